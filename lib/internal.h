@@ -105,7 +105,7 @@ typedef struct nvfp4i_job {
     float amax;            /* tensor amax over finite values */
     float emax;            /* the E4M3 ceiling M used for the global scale (448, or 4/6's) */
     float s_enc, s_dec;    /* global scales (SPEC §3) */
-    const float *h;        /* importance weights [cols] or NULL */
+    const float *h;        /* importance weights, zero-padded to `padded` entries, or NULL */
     int want_stats;
     /* outputs: codes packed [rows, nblk·block/2]; scales LINEAR [rows, nblk] */
     uint8_t *codes;
@@ -165,8 +165,30 @@ double nvfp4i_block_sse(const float *x, const float *h, int n, const uint8_t *co
 /* Packs n (even) unpacked codes into n/2 bytes. */
 void nvfp4i_pack(const uint8_t *codes, int64_t n, uint8_t *packed);
 
-/* The driver for block-wise methods: quantises the whole job row-parallel with block_fn. */
+/* The driver for block-wise methods: quantises the whole job row-parallel with block_fn
+ * (adds SSE/sum_sq and block counts to st when job->want_stats). Allocates its per-thread
+ * scratch before writing anything; NVFP4_ERR_OUT_OF_MEMORY leaves the outputs untouched. */
 nvfp4_status nvfp4i_run_blockwise(const nvfp4i_job *job, nvfp4i_block_fn fn, nvfp4i_stats_acc *st);
+/* The same driver over a method's whole-row fast path. */
+nvfp4_status nvfp4i_run_rows(const nvfp4i_job *job, nvfp4i_row_fn fn, nvfp4i_stats_acc *st);
+/* Decoded value of a stored scale byte in the job's format (E4M3 or E8M0). */
+static inline float nvfp4i_scale_value(const nvfp4i_job *job, uint8_t b)
+{
+    return job->block == NVFP4I_BLOCK_MXFP4 ? nvfp4i_e8m0_to_float(b) : nvfp4i_e4m3_to_float(b);
+}
+/* Block amax over finite values (bit-pattern max, vectorisable). */
+static inline float nvfp4i_block_amax(const float *x, int n)
+{
+    uint32_t m = 0;
+    for (int i = 0; i < n; i++) {
+        uint32_t a = nvfp4i_f2u(x[i]) & 0x7FFFFFFFu;
+        a = a < 0x7F800000u ? a : 0u;
+        m = a > m ? a : m;
+    }
+    return nvfp4i_u2f(m);
+}
+/* Adds a's counters and sums into *into (thread partials are combined in thread order). */
+void nvfp4i_stats_add(nvfp4i_stats_acc *into, const nvfp4i_stats_acc *a);
 
 /* Tensor amax over finite values and count of non-finite values, row-parallel. */
 nvfp4_status nvfp4i_tensor_amax(nvfp4_context *ctx, const nvfp4i_src *src, float *amax, int64_t *nonfinite);

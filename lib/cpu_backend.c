@@ -1,0 +1,100 @@
+/* cpu_backend.c - the CPU backend's quantise/dequantise operations and backend selection. */
+#include "dispatch.h"
+
+static nvfp4_status cpu_quantize(nvfp4i_job *job, const nvfp4i_method *m, nvfp4i_stats_acc *st)
+{
+    nvfp4_context *ctx = job->ctx;
+    const nvfp4_quantizer *q = job->q;
+    float amax;
+    int64_t nonfinite;
+    nvfp4_status s = nvfp4i_tensor_amax(ctx, &job->src, &amax, &nonfinite);
+    if (s)
+        return s;
+    if (nonfinite && q->nonfinite == NVFP4_NONFINITE_STRICT)
+        return nvfp4i_fail(ctx, NVFP4_ERR_NONFINITE, "input holds %lld NaN/Inf values (strict policy)",
+                           (long long)nonfinite);
+    job->amax = amax;
+    job->emax = m->global_emax(q);
+    st->nonfinite = nonfinite;
+    if (job->block == NVFP4I_BLOCK_MXFP4) {
+        job->s_enc = 1.0f;
+        job->s_dec = 1.0f;
+    } else if (q->global_scale > 0.0) {
+        job->s_dec = (float)q->global_scale;
+        float e = 1.0f / job->s_dec;
+        job->s_enc = e <= NVFP4I_FLT_MAX ? e : NVFP4I_FLT_MAX;
+    } else if (q->recipe == NVFP4_RECIPE_MODELOPT) {
+        /* ModelOpt: weight_scale_2 = RN32(A / 2688) (an all-zero tensor gets 1, see docs) */
+        job->s_dec = amax > 0.0f ? amax / (6.0f * job->emax) : 1.0f;
+        if (!(job->s_dec > 0.0f))
+            job->s_dec = 1.0f;
+        job->s_enc = 1.0f / job->s_dec;
+    } else {
+        nvfp4i_global_scales(amax, job->emax, &job->s_enc, &job->s_dec);
+    }
+    if (m->tensor_fn)
+        return m->tensor_fn(job, st);
+    if (m->row_fn)
+        return nvfp4i_run_rows(job, m->row_fn, st);
+    return nvfp4i_run_blockwise(job, m->block_fn, st);
+}
+
+typedef struct {
+    const nvfp4i_deq *d;
+} deq_arg;
+
+static void store(int32_t dtype, void *dst, int64_t i, float v)
+{
+    switch (dtype) {
+    case NVFP4_DTYPE_F32: ((float *)dst)[i] = v; break;
+    case NVFP4_DTYPE_F16: ((uint16_t *)dst)[i] = nvfp4i_float_to_f16(v); break;
+    default: ((uint16_t *)dst)[i] = nvfp4i_float_to_bf16(v); break;
+    }
+}
+
+static void deq_range(void *argp, int64_t b, int64_t e, int tid)
+{
+    const nvfp4i_deq *d = ((deq_arg *)argp)->d;
+    const int B = d->block;
+    const int64_t row_bytes = d->nblk * B / 2;
+    (void)tid;
+    for (int64_t r = b; r < e; r++) {
+        const uint8_t *cr = d->codes + r * row_bytes;
+        const uint8_t *sr = d->scales + r * d->nblk;
+        for (int64_t k = 0; k < d->nblk; k++) {
+            float sv = d->format == NVFP4_FORMAT_MXFP4 ? nvfp4i_e8m0_to_float(sr[k]) : nvfp4i_e4m3_to_float(sr[k]);
+            int64_t c0 = k * B;
+            int64_t n = d->cols - c0 < B ? d->cols - c0 : B;
+            for (int64_t i = 0; i < n; i++) {
+                int64_t col = c0 + i;
+                uint8_t code = (uint8_t)((cr[col / 2] >> ((col & 1) * 4)) & 0xF);
+                store(d->dst_dtype, d->dst, r * d->ld + col, nvfp4i_decode(code, sv, d->global_scale));
+            }
+        }
+    }
+}
+
+static nvfp4_status cpu_dequantize(nvfp4_context *ctx, const nvfp4i_deq *d)
+{
+    deq_arg a = {d};
+    nvfp4i_parallel_for(ctx, d->rows, deq_range, &a);
+    return NVFP4_OK;
+}
+
+const nvfp4i_backend_ops nvfp4i_cpu_ops = {cpu_quantize, cpu_dequantize};
+
+const nvfp4i_backend_ops *nvfp4i_backend_ops_for(const nvfp4_context *ctx)
+{
+#ifdef NVFP4_HAVE_CUDA
+    if (ctx->backend == NVFP4_BACKEND_CUDA)
+        return &nvfp4i_cuda_ops;
+#else
+    (void)ctx;
+#endif
+    return &nvfp4i_cpu_ops;
+}
+
+#ifndef NVFP4_HAVE_CUDA
+int nvfp4i_cuda_available(void) { return 0; }
+void nvfp4i_backend_release(nvfp4_context *ctx) { (void)ctx; }
+#endif

@@ -1,0 +1,112 @@
+/* method_max.c - MAX (SPEC §3.1): the NVFP4 baseline, its ModelOpt-compatible recipe, and MXFP4. */
+#include "internal.h"
+
+static float max_emax(const nvfp4_quantizer *q)
+{
+    (void)q;
+    return 448.0f;
+}
+
+/* Exact recipe (TransformerEngine's association). Returns the scale byte; sets *uf on underflow. */
+static inline uint8_t max_block_exact(const float *x, int n, float a, float pre, float s_dec, uint8_t *c, int *uf)
+{
+    uint8_t s = nvfp4i_max_scale(a, pre);
+    float sv = nvfp4i_e4m3_to_float(s);
+    float inv = nvfp4i_block_inv(a, sv, s_dec);
+    for (int i = 0; i < n; i++)
+        c[i] = nvfp4i_encode(x[i], inv);
+    *uf = a > 0.0f && sv == 0.0f;
+    return s;
+}
+
+/* ModelOpt's export: S = RN32(a / RN32(6·s_dec)), S := 1 where S == 0, byte = E4M3(S),
+ * code = E2M1(RN32(x / RN32(f(S)·s_dec))) with the sign taken from x < 0 (so −0.0 → 0x0). */
+static inline uint8_t max_block_modelopt(const float *x, int n, float a, float six_dec, float s_dec, uint8_t *c,
+                                         int *uf)
+{
+    float S = a / six_dec;
+    if (S == 0.0f)
+        S = 1.0f;
+    uint8_t s = nvfp4i_e4m3_from_float(S);
+    float den = nvfp4i_e4m3_to_float(s) * s_dec;
+    for (int i = 0; i < n; i++) {
+        uint8_t code = nvfp4i_e2m1_from_float(x[i] / den);
+        c[i] = x[i] == 0.0f ? (uint8_t)(code & 0x7u) : code; /* ±0 input: no sign (x < 0 is false) */
+    }
+    *uf = a > 0.0f && den == 0.0f;
+    return s;
+}
+
+/* MXFP4: E8M0 scale from the amax, elements multiplied by the exact power of two. */
+static inline uint8_t max_block_mx(const float *x, int n, float a, int floor_mode, uint8_t *c)
+{
+    uint8_t s = nvfp4i_e8m0_from_amax(a, floor_mode);
+    float inv = nvfp4i_e8m0_inverse(s);
+    for (int i = 0; i < n; i++)
+        c[i] = nvfp4i_encode(x[i], inv);
+    return s;
+}
+
+static uint8_t max_block(const nvfp4i_job *job, const float *x, const float *h, float a, uint8_t *c,
+                         nvfp4i_stats_acc *st)
+{
+    int uf = 0;
+    uint8_t s;
+    (void)h;
+    if (job->block == NVFP4I_BLOCK_MXFP4)
+        s = max_block_mx(x, job->block, a, job->q->e8m0_mode == NVFP4_E8M0_FLOOR, c);
+    else if (job->q->recipe == NVFP4_RECIPE_MODELOPT)
+        s = max_block_modelopt(x, job->block, a, 6.0f * job->s_dec, job->s_dec, c, &uf);
+    else
+        s = max_block_exact(x, job->block, a, nvfp4i_max_pre(job->s_enc), job->s_dec, c, &uf);
+    st->underflow += uf;
+    return s;
+}
+
+/* The fast path: the exact NVFP4 recipe over a whole row, with fixed-size inner loops that the
+ * compiler vectorises; the other variants go block by block. */
+static void max_row(const nvfp4i_job *job, const float *x, uint8_t *codes_row, uint8_t *scales_row,
+                    nvfp4i_stats_acc *st)
+{
+    const int64_t nblk = job->nblk;
+    const int B = job->block;
+    uint8_t c[32];
+    if (B != NVFP4I_BLOCK_NVFP4 || job->q->recipe != NVFP4_RECIPE_EXACT) {
+        for (int64_t k = 0; k < nblk; k++) {
+            const float *xb = x + k * B;
+            uint8_t s = max_block(job, xb, NULL, nvfp4i_block_amax(xb, B), c, st);
+            scales_row[k] = s;
+            nvfp4i_pack(c, B, codes_row + k * (B / 2));
+            if (job->want_stats) {
+                const float *hb = job->h ? job->h + k * B : NULL;
+                st->sse += nvfp4i_block_sse(xb, hb, B, c, nvfp4i_scale_value(job, s), job->s_dec, &st->sum_sq);
+                st->blocks++;
+            }
+        }
+        return;
+    }
+    const float pre = nvfp4i_max_pre(job->s_enc), s_dec = job->s_dec;
+    int64_t uf = 0;
+    for (int64_t k = 0; k < nblk; k++) {
+        const float *xb = x + k * 16;
+        float a = nvfp4i_block_amax(xb, 16);
+        uint8_t s = nvfp4i_max_scale(a, pre);
+        float sv = nvfp4i_e4m3_to_float(s);
+        float inv = nvfp4i_block_inv(a, sv, s_dec);
+        uf += a > 0.0f && sv == 0.0f;
+        for (int i = 0; i < 16; i++)
+            c[i] = nvfp4i_encode(xb[i], inv);
+        uint8_t *o = codes_row + k * 8;
+        for (int j = 0; j < 8; j++)
+            o[j] = (uint8_t)(c[2 * j] | (c[2 * j + 1] << 4));
+        scales_row[k] = s;
+        if (job->want_stats) {
+            const float *hb = job->h ? job->h + k * 16 : NULL;
+            st->sse += nvfp4i_block_sse(xb, hb, 16, c, sv, s_dec, &st->sum_sq);
+            st->blocks++;
+        }
+    }
+    st->underflow += uf;
+}
+
+const nvfp4i_method nvfp4i_method_max = {"max", max_emax, max_block, max_row, NULL};

@@ -1,0 +1,10 @@
+/* methods.c - the table of scale-selection methods (one file per method). */
+#include "internal.h"
+
+const nvfp4i_method *nvfp4i_method_get(int32_t method)
+{
+    switch (method) {
+    case NVFP4_METHOD_MAX: return &nvfp4i_method_max;
+    default: return NULL;
+    }
+}

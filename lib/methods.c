@@ -5,6 +5,7 @@ const nvfp4i_method *nvfp4i_method_get(int32_t method)
 {
     switch (method) {
     case NVFP4_METHOD_MAX: return &nvfp4i_method_max;
+    case NVFP4_METHOD_4OVER6: return &nvfp4i_method_4over6;
     default: return NULL;
     }
 }

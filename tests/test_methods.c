@@ -1,0 +1,482 @@
+/* test_methods.c - the scale-selection methods of SPEC §3.2-§3.5 through the public API:
+ * Four Over Six against golden vectors (tests/gen_golden_4over6.py) and its per-block choice,
+ * CJSO never worse than MAX and monotone in its iteration count, DSS never worse than its start
+ * and than a brute-force search over a fine grid of scales, SOAR vs 4/6 on heavy tails, the
+ * sweep, importance weights, statistics, nvfp4_dequantize reading every method's output, and
+ * bad parameters being errors that change nothing. */
+#include <float.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "nvfp4/nvfp4.h"
+#include "internal.h"
+#include "golden_4over6.h"
+
+/* ---- data -------------------------------------------------------------------------------- */
+
+static uint64_t rng_state;
+static void rng_seed(uint64_t s) { rng_state = s * 0x9E3779B97F4A7C15ull + 1; }
+static uint64_t rng64(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+static double uniform(void) { return ((double)(rng64() >> 11) + 0.5) / 9007199254740992.0; }
+static double gauss(void) { return sqrt(-2.0 * log(uniform())) * cos(6.283185307179586 * uniform()); }
+static double laplace(void)
+{
+    double u = uniform() - 0.5;
+    return u < 0 ? log(1.0 + 2.0 * u) : -log(1.0 - 2.0 * u);
+}
+static double student3(void)
+{
+    double z = gauss(), c = 0.0;
+    for (int i = 0; i < 3; i++) {
+        double g = gauss();
+        c += g * g;
+    }
+    return z / sqrt(c / 3.0);
+}
+
+enum { DIST_GAUSS, DIST_LAPLACE, DIST_T3 };
+
+/* rows x cols with a few outlier columns (x8) as LLM weights have. */
+static float *make_tensor(int dist, int64_t rows, int64_t cols, uint64_t seed)
+{
+    float *x = malloc((size_t)(rows * cols) * sizeof(float));
+    assert_non_null(x);
+    rng_seed(seed);
+    for (int64_t i = 0; i < rows * cols; i++) {
+        double v = dist == DIST_GAUSS ? gauss() : dist == DIST_LAPLACE ? laplace() : student3();
+        x[i] = (float)(0.02 * v);
+    }
+    for (int k = 0; k < 3 && k < cols; k++) {
+        int64_t c = (int64_t)(rng64() % (uint64_t)cols);
+        for (int64_t r = 0; r < rows; r++)
+            x[r * cols + c] *= 8.0f;
+    }
+    return x;
+}
+
+/* ---- running a method -------------------------------------------------------------------- */
+
+typedef struct {
+    int32_t method;
+    int32_t rule, emax, iters, radius;
+    double lo, hi;
+    const float *h;
+    int threads;
+} cfg;
+
+static cfg base_cfg(int32_t method)
+{
+    cfg c = {method, NVFP4_RULE_MSE, 256, 8, 4, 0.5, 2.0, NULL, 1};
+    return c;
+}
+
+typedef struct {
+    uint8_t *codes, *scales;
+    float gs;
+    nvfp4_stats st;
+} result;
+
+static void result_free(result *r)
+{
+    free(r->codes);
+    free(r->scales);
+}
+
+static nvfp4_quantizer *make_q(const cfg *c, int64_t cols)
+{
+    nvfp4_quantizer *q = NULL;
+    assert_int_equal(nvfp4_quantizer_create(&q, c->method), NVFP4_OK);
+    assert_int_equal(nvfp4_quantizer_set_int(q, NVFP4_Q_4OVER6_RULE, c->rule), NVFP4_OK);
+    assert_int_equal(nvfp4_quantizer_set_int(q, NVFP4_Q_4OVER6_E4M3_MAX, c->emax), NVFP4_OK);
+    assert_int_equal(nvfp4_quantizer_set_int(q, NVFP4_Q_CJSO_ITERATIONS, c->iters), NVFP4_OK);
+    assert_int_equal(nvfp4_quantizer_set_int(q, NVFP4_Q_SWEEP_RADIUS, c->radius), NVFP4_OK);
+    assert_int_equal(nvfp4_quantizer_set_float(q, NVFP4_Q_DSS_WINDOW_LO, c->lo), NVFP4_OK);
+    assert_int_equal(nvfp4_quantizer_set_float(q, NVFP4_Q_DSS_WINDOW_HI, c->hi), NVFP4_OK);
+    if (c->h)
+        assert_int_equal(nvfp4_quantizer_set_importance(q, c->h, cols), NVFP4_OK);
+    return q;
+}
+
+static result run_ld(const cfg *c, const float *x, int64_t rows, int64_t cols, int64_t ld)
+{
+    result r;
+    int64_t nc, ns;
+    nvfp4_context *ctx = NULL;
+    assert_int_equal(nvfp4_context_create(&ctx, NVFP4_BACKEND_CPU), NVFP4_OK);
+    assert_int_equal(nvfp4_context_set_int(ctx, NVFP4_CTX_THREADS, c->threads), NVFP4_OK);
+    assert_int_equal(nvfp4_context_set_int(ctx, NVFP4_CTX_COLLECT_STATS, 1), NVFP4_OK);
+    nvfp4_quantizer *q = make_q(c, cols);
+    assert_int_equal(nvfp4_codes_size(NVFP4_FORMAT_NVFP4, rows, cols, &nc), NVFP4_OK);
+    assert_int_equal(nvfp4_scales_size(NVFP4_FORMAT_NVFP4, NVFP4_LAYOUT_LINEAR, rows, cols, &ns), NVFP4_OK);
+    r.codes = malloc((size_t)nc);
+    r.scales = malloc((size_t)ns);
+    assert_non_null(r.codes);
+    assert_non_null(r.scales);
+    nvfp4_status s = nvfp4_quantize(ctx, q, NVFP4_DTYPE_F32, x, rows, cols, ld, r.codes, r.scales, &r.gs);
+    if (s)
+        fprintf(stderr, "quantize: %s (%s)\n", nvfp4_status_string(s), nvfp4_context_last_error_message(ctx));
+    assert_int_equal(s, NVFP4_OK);
+    memset(&r.st, 0, sizeof r.st);
+    r.st.size = sizeof r.st;
+    assert_int_equal(nvfp4_context_get_stats(ctx, &r.st), NVFP4_OK);
+    nvfp4_quantizer_destroy(q);
+    nvfp4_context_destroy(ctx);
+    return r;
+}
+
+static result run(const cfg *c, const float *x, int64_t rows, int64_t cols)
+{
+    return run_ld(c, x, rows, cols, cols);
+}
+
+/* Decodes through the public entry point; returns Σ w (x̂ − x)² in float64. */
+static double decoded_sse(const result *r, const float *x, int64_t rows, int64_t cols, const float *h)
+{
+    float *y = malloc((size_t)(rows * cols) * sizeof(float));
+    nvfp4_context *ctx = NULL;
+    assert_non_null(y);
+    assert_int_equal(nvfp4_context_create(&ctx, NVFP4_BACKEND_CPU), NVFP4_OK);
+    assert_int_equal(nvfp4_dequantize(ctx, r->codes, r->scales, r->gs, rows, cols, NVFP4_DTYPE_F32, y, cols),
+                     NVFP4_OK);
+    nvfp4_context_destroy(ctx);
+    double e = 0.0;
+    for (int64_t i = 0; i < rows * cols; i++) {
+        double d = (double)y[i] - (double)x[i];
+        double w = h ? (double)h[i % cols] : 1.0;
+        e += w * d * d;
+    }
+    free(y);
+    return e;
+}
+
+/* Unpacked code of element (row, col). */
+static uint8_t code_at(const result *r, int64_t cols, int64_t row, int64_t col)
+{
+    int64_t rb = (cols + 15) / 16 * 8;
+    return (uint8_t)((r->codes[row * rb + col / 2] >> ((col & 1) * 4)) & 0xF);
+}
+
+/* ---- Four Over Six: golden vectors ------------------------------------------------------- */
+
+static float *golden_floats(const uint32_t *bits, size_t n)
+{
+    float *x = malloc(n * sizeof(float));
+    assert_non_null(x);
+    memcpy(x, bits, n * sizeof(float));
+    return x;
+}
+
+static void check_golden(const float *x, int64_t rows, int64_t cols, int64_t ld, int rule, int emax,
+                         uint32_t sdec_bits, int chose4, const uint8_t *scales, const uint8_t *codes, int threads)
+{
+    cfg c = base_cfg(NVFP4_METHOD_4OVER6);
+    c.rule = rule;
+    c.emax = emax;
+    c.threads = threads;
+    result r = run_ld(&c, x, rows, cols, ld);
+    int64_t nb = rows * ((cols + 15) / 16);
+    uint32_t gs_bits;
+    memcpy(&gs_bits, &r.gs, 4);
+    assert_int_equal(gs_bits, sdec_bits);
+    for (int64_t i = 0; i < nb; i++) {
+        if (r.scales[i] != scales[i])
+            fprintf(stderr, "rule %d M %d: block %lld scale 0x%02X, golden 0x%02X\n", rule, emax, (long long)i,
+                    r.scales[i], scales[i]);
+        assert_int_equal(r.scales[i], scales[i]);
+    }
+    for (int64_t i = 0; i < nb * 8; i++) {
+        if (r.codes[i] != codes[i])
+            fprintf(stderr, "rule %d M %d: code byte %lld 0x%02X, golden 0x%02X\n", rule, emax, (long long)i,
+                    r.codes[i], codes[i]);
+        assert_int_equal(r.codes[i], codes[i]);
+    }
+    assert_int_equal(r.st.blocks_chose_4, chose4);
+    assert_int_equal(r.st.blocks_chose_4 + r.st.blocks_chose_6, nb);
+    result_free(&r);
+}
+
+static void test_4over6_golden(void **state)
+{
+    (void)state;
+    float *x = golden_floats(golden46_x, GOLDEN46_ROWS * GOLDEN46_COLS);
+    for (int t = 1; t <= 2; t++)
+        for (int i = 0; i < 6; i++)
+            check_golden(x, GOLDEN46_ROWS, GOLDEN46_COLS, GOLDEN46_COLS, golden46_cases[i].rule,
+                         golden46_cases[i].emax, golden46_cases[i].s_dec_bits, golden46_cases[i].chose4,
+                         golden46_cases[i].scales, golden46_cases[i].codes, t);
+    free(x);
+}
+
+static void test_4over6_golden_tail(void **state)
+{
+    (void)state;
+    float *x = golden_floats(golden46_tail_x, GOLDEN46_TAIL_ROWS * GOLDEN46_TAIL_LD);
+    for (int i = 0; i < 6; i++)
+        check_golden(x, GOLDEN46_TAIL_ROWS, GOLDEN46_TAIL_COLS, GOLDEN46_TAIL_LD, golden46_tail_cases[i].rule,
+                     golden46_tail_cases[i].emax, golden46_tail_cases[i].s_dec_bits, golden46_tail_cases[i].chose4,
+                     golden46_tail_cases[i].scales, golden46_tail_cases[i].codes, 1);
+    free(x);
+}
+
+/* The golden set must exercise what it claims to (guards against regenerating it badly). */
+static void test_4over6_golden_coverage(void **state)
+{
+    (void)state;
+    float *x = golden_floats(golden46_x, GOLDEN46_ROWS * GOLDEN46_COLS);
+    const int nb = GOLDEN46_ROWS * GOLDEN46_COLS / 16;
+    for (int i = 0; i < 6; i++) {
+        int zero = 0, sub = 0, under = 0, sat448 = 0;
+        for (int b = 0; b < nb; b++) {
+            float a = 0.0f;
+            for (int j = 0; j < 16; j++)
+                a = fabsf(x[b * 16 + j]) > a ? fabsf(x[b * 16 + j]) : a;
+            uint8_t s = golden46_cases[i].scales[b];
+            zero += a == 0.0f;
+            sub += s > 0 && s < 8;
+            under += a > 0.0f && s == 0;
+            sat448 += s == 0x7E;
+        }
+        assert_true(zero >= 2);
+        assert_true(sub >= 5);
+        assert_true(under >= 2);
+        if (golden46_cases[i].emax == 448)
+            assert_true(sat448 >= 5);
+        assert_true(golden46_cases[i].chose4 > 10 && golden46_cases[i].chose4 < nb - 10);
+    }
+    free(x);
+}
+
+/* ---- Four Over Six: the choice per block ------------------------------------------------- */
+
+/* The SPEC §3.2 block error of candidate scale byte s, written out here from the formula. */
+static float spec46_error(const float *x, const float *h, float A, float sdec, float six_m, uint8_t s, int rule,
+                          uint8_t *codes)
+{
+    float f = nvfp4_e4m3_to_float(s);
+    float inv = 0.0f, amax = 0.0f;
+    for (int i = 0; i < 16; i++)
+        amax = fabsf(x[i]) > amax ? fabsf(x[i]) : amax;
+    if (f != 0.0f && amax != 0.0f)
+        inv = 1.0f / (sdec * f);
+    float e = 0.0f;
+    for (int i = 0; i < 16; i++) {
+        float y = x[i] * inv;
+        codes[i] = nvfp4_e2m1_from_float(y);
+        float xh = ((nvfp4_e2m1_to_float(codes[i]) * f) * A) / six_m;
+        float d = fabsf(xh - x[i]);
+        float t = rule == NVFP4_RULE_MSE ? d * d : d;
+        if (h)
+            t = h[i] * t;
+        if (rule == NVFP4_RULE_ABSMAX)
+            e = t > e ? t : e;
+        else
+            e = e + t;
+    }
+    return e;
+}
+
+static void check_46_choice(int dist, int rule, int emax, const float *h)
+{
+    const int64_t rows = 48, cols = 256;
+    float *x = make_tensor(dist, rows, cols, 77 + (uint64_t)dist);
+    cfg c = base_cfg(NVFP4_METHOD_4OVER6);
+    c.rule = rule;
+    c.emax = emax;
+    c.h = h;
+    result r = run(&c, x, rows, cols);
+    float A = 0.0f;
+    for (int64_t i = 0; i < rows * cols; i++)
+        A = fabsf(x[i]) > A ? fabsf(x[i]) : A;
+    float s_enc = (6.0f * (float)emax) / A, sdec = 1.0f / s_enc, six_m = 6.0f * (float)emax;
+    int64_t n4 = 0;
+    for (int64_t row = 0; row < rows; row++)
+        for (int64_t k = 0; k < cols / 16; k++) {
+            const float *xb = x + row * cols + k * 16;
+            const float *hb = h ? h + k * 16 : NULL;
+            float a = 0.0f;
+            for (int i = 0; i < 16; i++)
+                a = fabsf(xb[i]) > a ? fabsf(xb[i]) : a;
+            float base = (a / 6.0f) * s_enc;
+            uint8_t s6 = nvfp4_e4m3_from_float(base), s4 = nvfp4_e4m3_from_float(base * 1.5f);
+            uint8_t c6[16], c4[16], cc[16];
+            float e6 = spec46_error(xb, hb, A, sdec, six_m, s6, rule, c6);
+            float e4 = spec46_error(xb, hb, A, sdec, six_m, s4, rule, c4);
+            uint8_t got = r.scales[row * (cols / 16) + k];
+            assert_true(got == s6 || got == s4);
+            float eg = spec46_error(xb, hb, A, sdec, six_m, got, rule, cc);
+            assert_true(eg <= e6 && eg <= e4);
+            if (e4 == e6)
+                assert_int_equal(got, s6); /* ties keep 6 */
+            n4 += got != s6;
+            for (int i = 0; i < 16; i++)
+                assert_int_equal(code_at(&r, cols, row, k * 16 + i), cc[i]);
+        }
+    assert_int_equal(r.st.blocks_chose_4, n4);
+    assert_true(n4 > 0);
+    /* the reported SSE is the decoded error */
+    double sse = decoded_sse(&r, x, rows, cols, h);
+    assert_true(fabs(sse - r.st.sse) <= 1e-9 * sse);
+    result_free(&r);
+    free(x);
+}
+
+static void test_4over6_choice_per_block(void **state)
+{
+    (void)state;
+    float h[256];
+    rng_seed(5);
+    for (int i = 0; i < 256; i++)
+        h[i] = (float)(uniform() * 4.0);
+    for (int d = DIST_GAUSS; d <= DIST_T3; d++)
+        for (int rule = NVFP4_RULE_MSE; rule <= NVFP4_RULE_ABSMAX; rule++) {
+            check_46_choice(d, rule, 256, NULL);
+            check_46_choice(d, rule, 448, NULL);
+        }
+    check_46_choice(DIST_T3, NVFP4_RULE_MSE, 256, h);
+    check_46_choice(DIST_LAPLACE, NVFP4_RULE_MAE, 448, h);
+}
+
+/* ---- every method: an ordinary NVFP4 tensor ---------------------------------------------- */
+
+static const int32_t all_methods[] = {NVFP4_METHOD_MAX, NVFP4_METHOD_4OVER6};
+#define N_METHODS (sizeof all_methods / sizeof all_methods[0])
+
+static void test_dequantize_reads_every_method(void **state)
+{
+    (void)state;
+    const int64_t rows = 20, cols = 72; /* a padded tail block */
+    float *x = make_tensor(DIST_T3, rows, cols, 11);
+    for (size_t m = 0; m < N_METHODS; m++) {
+        cfg c = base_cfg(all_methods[m]);
+        result r = run(&c, x, rows, cols);
+        for (int64_t i = 0; i < rows * ((cols + 15) / 16); i++)
+            assert_true(r.scales[i] < 0x7F);
+        assert_true(r.gs > 0.0f && isfinite(r.gs));
+        double sse = decoded_sse(&r, x, rows, cols, NULL);
+        double sum = 0.0;
+        for (int64_t i = 0; i < rows * cols; i++)
+            sum += (double)x[i] * (double)x[i];
+        assert_true(fabs(sse - r.st.sse) <= 1e-9 * sse);
+        assert_true(fabs(sum - r.st.sum_sq) <= 1e-12 * sum);
+        assert_true(sse < 0.05 * sum); /* a sane 4-bit reconstruction */
+        /* padding codes are zero */
+        for (int64_t row = 0; row < rows; row++)
+            for (int64_t col = cols; col < (cols + 15) / 16 * 16; col++)
+                assert_int_equal(code_at(&r, cols, row, col), 0);
+        result_free(&r);
+    }
+    free(x);
+}
+
+/* ---- bad parameters ---------------------------------------------------------------------- */
+
+static void test_bad_parameters(void **state)
+{
+    (void)state;
+    nvfp4_quantizer *q = NULL;
+    int64_t v;
+    double f;
+    assert_int_equal(nvfp4_quantizer_create(&q, NVFP4_METHOD_4OVER6), NVFP4_OK);
+    static const struct {
+        int32_t key;
+        int64_t bad;
+    } ints[] = {
+        {NVFP4_Q_4OVER6_RULE, 3},        {NVFP4_Q_4OVER6_RULE, -1},     {NVFP4_Q_4OVER6_E4M3_MAX, 300},
+        {NVFP4_Q_4OVER6_E4M3_MAX, 0},    {NVFP4_Q_4OVER6_E4M3_MAX, 447}, {NVFP4_Q_CJSO_ITERATIONS, 0},
+        {NVFP4_Q_CJSO_ITERATIONS, -3},   {NVFP4_Q_SWEEP_RADIUS, 0},     {NVFP4_Q_SWEEP_RADIUS, -1},
+    };
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        int64_t before, after;
+        assert_int_equal(nvfp4_quantizer_get_int(q, ints[i].key, &before), NVFP4_OK);
+        assert_int_equal(nvfp4_quantizer_set_int(q, ints[i].key, ints[i].bad), NVFP4_ERR_INVALID_VALUE);
+        assert_int_equal(nvfp4_quantizer_get_int(q, ints[i].key, &after), NVFP4_OK);
+        assert_int_equal(before, after);
+    }
+    static const struct {
+        int32_t key;
+        double bad;
+    } fl[] = {
+        {NVFP4_Q_DSS_WINDOW_LO, 0.0}, {NVFP4_Q_DSS_WINDOW_LO, -0.5}, {NVFP4_Q_DSS_WINDOW_LO, 1.5},
+        {NVFP4_Q_DSS_WINDOW_LO, NAN}, {NVFP4_Q_DSS_WINDOW_HI, 0.0},  {NVFP4_Q_DSS_WINDOW_HI, -2.0},
+        {NVFP4_Q_DSS_WINDOW_HI, 0.9}, {NVFP4_Q_DSS_WINDOW_HI, INFINITY},
+    };
+    for (size_t i = 0; i < sizeof fl / sizeof fl[0]; i++) {
+        double before, after;
+        assert_int_equal(nvfp4_quantizer_get_float(q, fl[i].key, &before), NVFP4_OK);
+        assert_int_equal(nvfp4_quantizer_set_float(q, fl[i].key, fl[i].bad), NVFP4_ERR_INVALID_VALUE);
+        assert_int_equal(nvfp4_quantizer_get_float(q, fl[i].key, &after), NVFP4_OK);
+        assert_true(before == after);
+    }
+    /* the defaults survived every failed call */
+    assert_int_equal(nvfp4_quantizer_get_int(q, NVFP4_Q_4OVER6_RULE, &v), NVFP4_OK);
+    assert_int_equal(v, NVFP4_RULE_MSE);
+    assert_int_equal(nvfp4_quantizer_get_int(q, NVFP4_Q_4OVER6_E4M3_MAX, &v), NVFP4_OK);
+    assert_int_equal(v, 256);
+    assert_int_equal(nvfp4_quantizer_get_int(q, NVFP4_Q_CJSO_ITERATIONS, &v), NVFP4_OK);
+    assert_int_equal(v, 8);
+    assert_int_equal(nvfp4_quantizer_get_int(q, NVFP4_Q_SWEEP_RADIUS, &v), NVFP4_OK);
+    assert_int_equal(v, 4);
+    assert_int_equal(nvfp4_quantizer_get_float(q, NVFP4_Q_DSS_WINDOW_LO, &f), NVFP4_OK);
+    assert_true(f == 0.5);
+    assert_int_equal(nvfp4_quantizer_get_float(q, NVFP4_Q_DSS_WINDOW_HI, &f), NVFP4_OK);
+    assert_true(f == 2.0);
+    /* a key of the wrong kind */
+    assert_int_equal(nvfp4_quantizer_set_float(q, NVFP4_Q_CJSO_ITERATIONS, 3.0), NVFP4_ERR_UNKNOWN_KEY);
+    assert_int_equal(nvfp4_quantizer_set_int(q, NVFP4_Q_DSS_WINDOW_LO, 1), NVFP4_ERR_UNKNOWN_KEY);
+    nvfp4_quantizer_destroy(q);
+
+    /* and a quantizer that saw failed calls quantises exactly like a fresh one */
+    const int64_t rows = 8, cols = 64;
+    float *x = make_tensor(DIST_LAPLACE, rows, cols, 3);
+    for (size_t m = 0; m < N_METHODS; m++) {
+        cfg c = base_cfg(all_methods[m]);
+        result fresh = run(&c, x, rows, cols);
+        nvfp4_context *ctx = NULL;
+        nvfp4_quantizer *qq = make_q(&c, cols);
+        assert_int_equal(nvfp4_context_create(&ctx, NVFP4_BACKEND_CPU), NVFP4_OK);
+        assert_int_equal(nvfp4_quantizer_set_int(qq, NVFP4_Q_4OVER6_RULE, 7), NVFP4_ERR_INVALID_VALUE);
+        assert_int_equal(nvfp4_quantizer_set_int(qq, NVFP4_Q_4OVER6_E4M3_MAX, 512), NVFP4_ERR_INVALID_VALUE);
+        assert_int_equal(nvfp4_quantizer_set_int(qq, NVFP4_Q_CJSO_ITERATIONS, 0), NVFP4_ERR_INVALID_VALUE);
+        assert_int_equal(nvfp4_quantizer_set_float(qq, NVFP4_Q_DSS_WINDOW_LO, -1.0), NVFP4_ERR_INVALID_VALUE);
+        assert_int_equal(nvfp4_quantizer_set_float(qq, NVFP4_Q_DSS_WINDOW_HI, 0.0), NVFP4_ERR_INVALID_VALUE);
+        assert_int_equal(nvfp4_quantizer_set_int(qq, NVFP4_Q_SWEEP_RADIUS, 0), NVFP4_ERR_INVALID_VALUE);
+        uint8_t codes[8 * 32], scales[8 * 4];
+        float gs;
+        assert_int_equal(nvfp4_quantize(ctx, qq, NVFP4_DTYPE_F32, x, rows, cols, cols, codes, scales, &gs),
+                         NVFP4_OK);
+        assert_memory_equal(codes, fresh.codes, sizeof codes);
+        assert_memory_equal(scales, fresh.scales, sizeof scales);
+        assert_true(gs == fresh.gs);
+        nvfp4_quantizer_destroy(qq);
+        nvfp4_context_destroy(ctx);
+        result_free(&fresh);
+    }
+    free(x);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_4over6_golden),
+        cmocka_unit_test(test_4over6_golden_tail),
+        cmocka_unit_test(test_4over6_golden_coverage),
+        cmocka_unit_test(test_4over6_choice_per_block),
+        cmocka_unit_test(test_dequantize_reads_every_method),
+        cmocka_unit_test(test_bad_parameters),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -134,7 +134,8 @@ typedef struct nvfp4i_method {
     float (*global_emax)(const nvfp4_quantizer *q);
     nvfp4i_block_fn block_fn;                                               /* or NULL */
     nvfp4i_row_fn row_fn;                                                   /* or NULL */
-    nvfp4_status (*tensor_fn)(const nvfp4i_job *job, nvfp4i_stats_acc *st); /* or NULL */
+    /* or NULL; may move job->s_dec (CJSO optimises the global scale; quantize.c returns it) */
+    nvfp4_status (*tensor_fn)(nvfp4i_job *job, nvfp4i_stats_acc *st);
 } nvfp4i_method;
 
 /* Method table entries (one file each). */

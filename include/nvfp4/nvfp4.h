@@ -13,6 +13,6 @@
 #include "nvfp4/core.h"
 #include "nvfp4/formats.h"
 #include "nvfp4/quantize.h"
-/* nvfp4/rounder.h joins here with the rounder */
+#include "nvfp4/rounder.h"
 
 #endif /* NVFP4_NVFP4_H */

@@ -16,6 +16,7 @@ static nvfp4_status cpu_quantize(nvfp4i_job *job, const nvfp4i_method *m, nvfp4i
     job->amax = amax;
     job->emax = m->global_emax(q);
     st->nonfinite = nonfinite;
+    job->nonfinite = nonfinite;
     if (job->block == NVFP4I_BLOCK_MXFP4) {
         job->s_enc = 1.0f;
         job->s_dec = 1.0f;

@@ -47,36 +47,38 @@ typedef struct {
     int64_t nonfinite[NVFP4I_MAX_THREADS];
 } amax_arg;
 
-/* max of |x| bit patterns over finite values, counting non-finite ones */
-static void amax_f32(const float *p, int64_t n, uint32_t *mx, int64_t *nf)
+/* Max of |x| bit patterns over finite values, and the count of non-finite ones. The hot loop
+ * keeps two uint32 maxima (finite values only, and everything) so that it vectorises; the
+ * count is taken in a second loop only when a row holds NaN/Inf. */
+NVFP4I_CLONES static void amax_f32(const float *p, int64_t n, uint32_t *mx, int64_t *nf)
 {
-    uint32_t m = *mx;
-    int64_t bad = 0;
+    uint32_t m = *mx, all = 0;
     for (int64_t i = 0; i < n; i++) {
         uint32_t a = nvfp4i_f2u(p[i]) & 0x7FFFFFFFu;
-        int fin = a < 0x7F800000u;
-        bad += !fin;
-        a = fin ? a : 0u;
-        m = a > m ? a : m;
+        uint32_t f = a & (uint32_t)-(int32_t)(a < 0x7F800000u); /* written as a mask: vectorises */
+        all = a > all ? a : all;
+        m = f > m ? f : m;
     }
     *mx = m;
-    *nf += bad;
+    if (all >= 0x7F800000u)
+        for (int64_t i = 0; i < n; i++)
+            *nf += (nvfp4i_f2u(p[i]) & 0x7F800000u) == 0x7F800000u;
 }
 
 /* For 16-bit types the abs bit pattern is monotonic too; map the max back to float at the end. */
-static void amax_u16(const uint16_t *p, int64_t n, uint16_t expmask, uint16_t *mx, int64_t *nf)
+NVFP4I_CLONES static void amax_u16(const uint16_t *p, int64_t n, uint16_t expmask, uint16_t *mx, int64_t *nf)
 {
-    uint16_t m = *mx;
-    int64_t bad = 0;
+    uint16_t m = *mx, all = 0;
     for (int64_t i = 0; i < n; i++) {
         uint16_t a = (uint16_t)(p[i] & 0x7FFFu);
-        int fin = a < expmask;
-        bad += !fin;
-        a = fin ? a : 0u;
-        m = a > m ? a : m;
+        uint16_t f = (uint16_t)(a & (uint16_t)-(int16_t)(a < expmask));
+        all = a > all ? a : all;
+        m = f > m ? f : m;
     }
     *mx = m;
-    *nf += bad;
+    if (all >= expmask)
+        for (int64_t i = 0; i < n; i++)
+            *nf += (p[i] & expmask) == expmask;
 }
 
 static void amax_range(void *argp, int64_t b, int64_t e, int tid)
@@ -178,11 +180,17 @@ static void drive_range(void *argp, int64_t b, int64_t e, int tid)
     for (int64_t r = b; r < e; r++) {
         uint8_t *codes_row = job->codes + r * row_bytes;
         uint8_t *scales_row = job->scales + r * job->nblk;
-        nvfp4i_load_row(&job->src, r, x, job->padded);
         if (a->row_fn) {
-            a->row_fn(job, x, codes_row, scales_row, st);
+            /* f32 rows that need no padding are read in place */
+            const float *xr = x;
+            if (job->src.dtype == NVFP4_DTYPE_F32 && job->src.cols == job->padded)
+                xr = (const float *)job->src.data + r * job->src.ld;
+            else
+                nvfp4i_load_row(&job->src, r, x, job->padded);
+            a->row_fn(job, xr, codes_row, scales_row, st);
             continue;
         }
+        nvfp4i_load_row(&job->src, r, x, job->padded);
         for (int64_t k = 0; k < job->nblk; k++) {
             const float *xb = x + k * B;
             const float *hb = job->h ? job->h + k * B : NULL;

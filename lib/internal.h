@@ -18,6 +18,13 @@
 #define NVFP4I_BLOCK_MXFP4 32
 #define NVFP4I_MAX_THREADS 1024
 
+/* Builds a loop both for the baseline ISA and AVX2, picked at load time (GCC/clang ifunc). */
+#if defined(__x86_64__) && defined(__linux__) && !defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 8
+#define NVFP4I_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define NVFP4I_CLONES
+#endif
+
 /* ---- context --------------------------------------------------------------------------- */
 
 struct nvfp4_context {
@@ -107,6 +114,7 @@ typedef struct nvfp4i_job {
     float s_enc, s_dec;    /* global scales (SPEC §3) */
     const float *h;        /* importance weights, zero-padded to `padded` entries, or NULL */
     int want_stats;
+    int64_t nonfinite;     /* NaN/Inf values in the source (always 0 under the strict policy) */
     /* outputs: codes packed [rows, nblk·block/2]; scales LINEAR [rows, nblk] */
     uint8_t *codes;
     uint8_t *scales;
@@ -183,11 +191,15 @@ static inline float nvfp4i_block_amax(const float *x, int n)
     uint32_t m = 0;
     for (int i = 0; i < n; i++) {
         uint32_t a = nvfp4i_f2u(x[i]) & 0x7FFFFFFFu;
-        a = a < 0x7F800000u ? a : 0u;
+        a &= (uint32_t)-(int32_t)(a < 0x7F800000u); /* finite only, as a mask so it vectorises */
         m = a > m ? a : m;
     }
     return nvfp4i_u2f(m);
 }
+/* AVX2 fast path of MAX (max_avx2.c): nblk a multiple of 8, finite input, exact recipe.
+ * Returns the count of underflowed blocks. Call only when nvfp4i_have_avx2() is 1. */
+int nvfp4i_have_avx2(void);
+int64_t nvfp4i_max_row_avx2(const float *x, int64_t nblk, float pre, float s_dec, uint8_t *codes, uint8_t *scales);
 /* Adds a's counters and sums into *into (thread partials are combined in thread order). */
 void nvfp4i_stats_add(nvfp4i_stats_acc *into, const nvfp4i_stats_acc *a);
 

@@ -31,7 +31,7 @@ static inline uint8_t max_block_modelopt(const float *x, int n, float a, float s
     float den = nvfp4i_e4m3_to_float(s) * s_dec;
     for (int i = 0; i < n; i++) {
         uint8_t code = nvfp4i_e2m1_from_float(x[i] / den);
-        c[i] = x[i] == 0.0f ? (uint8_t)(code & 0x7u) : code; /* ±0 input: no sign (x < 0 is false) */
+        c[i] = x[i] / den == 0.0f ? (uint8_t)(code & 0x7u) : code; /* ±0 quotient: no sign (y < 0 is false) */
     }
     *uf = a > 0.0f && den == 0.0f;
     return s;
@@ -86,8 +86,23 @@ static void max_row(const nvfp4i_job *job, const float *x, uint8_t *codes_row, u
         return;
     }
     const float pre = nvfp4i_max_pre(job->s_enc), s_dec = job->s_dec;
-    int64_t uf = 0;
-    for (int64_t k = 0; k < nblk; k++) {
+    int64_t uf = 0, k0 = 0;
+    if (job->nonfinite == 0 && nblk >= 8 && nvfp4i_have_avx2()) {
+        k0 = nblk & ~(int64_t)7;
+        uf += nvfp4i_max_row_avx2(x, k0, pre, s_dec, codes_row, scales_row);
+        if (job->want_stats)
+            for (int64_t k = 0; k < k0; k++) {
+                for (int j = 0; j < 8; j++) {
+                    c[2 * j] = codes_row[k * 8 + j] & 0xF;
+                    c[2 * j + 1] = codes_row[k * 8 + j] >> 4;
+                }
+                const float *hb = job->h ? job->h + k * 16 : NULL;
+                st->sse += nvfp4i_block_sse(x + k * 16, hb, 16, c, nvfp4i_e4m3_to_float(scales_row[k]), s_dec,
+                                            &st->sum_sq);
+                st->blocks++;
+            }
+    }
+    for (int64_t k = k0; k < nblk; k++) {
         const float *xb = x + k * 16;
         float a = nvfp4i_block_amax(xb, 16);
         uint8_t s = nvfp4i_max_scale(a, pre);

@@ -170,6 +170,10 @@ static uint8_t code_at(const result *r, int64_t cols, int64_t row, int64_t col)
     return (uint8_t)((r->codes[row * rb + col / 2] >> ((col & 1) * 4)) & 0xF);
 }
 
+static const int32_t all_methods[] = {NVFP4_METHOD_MAX,       NVFP4_METHOD_4OVER6,  NVFP4_METHOD_SOAR,
+                                      NVFP4_METHOD_SOAR_CJSO, NVFP4_METHOD_SOAR_DSS, NVFP4_METHOD_SWEEP};
+#define N_METHODS (sizeof all_methods / sizeof all_methods[0])
+
 /* ---- Four Over Six: golden vectors ------------------------------------------------------- */
 
 static float *golden_floats(const uint32_t *bits, size_t n)
@@ -350,10 +354,314 @@ static void test_4over6_choice_per_block(void **state)
     check_46_choice(DIST_LAPLACE, NVFP4_RULE_MAE, 448, h);
 }
 
+/* ---- CJSO -------------------------------------------------------------------------------- */
+
+static void check_cjso(int dist, const float *h)
+{
+    const int64_t rows = 64, cols = 256;
+    float *x = make_tensor(dist, rows, cols, 1000 + (uint64_t)dist);
+    cfg c = base_cfg(NVFP4_METHOD_MAX);
+    c.h = h;
+    result mx = run(&c, x, rows, cols);
+    c.method = NVFP4_METHOD_SOAR_CJSO;
+    double prev = mx.st.sse;
+    for (int it = 1; it <= 8; it++) {
+        c.iters = it;
+        result r = run(&c, x, rows, cols);
+        /* never worse than MAX, and more iterations never hurt */
+        assert_true(r.st.sse <= mx.st.sse);
+        assert_true(r.st.sse <= prev);
+        assert_true(r.st.cjso_iterations >= 1 && r.st.cjso_iterations <= it);
+        assert_true(fabs(r.st.cjso_initial_sse - mx.st.sse) <= 1e-12 * mx.st.sse);
+        assert_true(r.st.cjso_final_sse <= r.st.cjso_initial_sse);
+        assert_true(fabs(r.st.cjso_final_sse - r.st.sse) <= 1e-12 * r.st.sse);
+        /* the returned global scale is the one that decodes the output */
+        double sse = decoded_sse(&r, x, rows, cols, h);
+        assert_true(fabs(sse - r.st.sse) <= 1e-9 * sse);
+        if (it == 8) {
+            assert_true(r.st.sse < mx.st.sse); /* it does find something on these tensors */
+            fprintf(stderr, "  cjso dist %d%s: MAX %.6e -> %.6e after %d iterations (s_dec %.6e -> %.6e)\n", dist,
+                    h ? " (weighted)" : "", mx.st.sse, r.st.sse, r.st.cjso_iterations, (double)mx.gs,
+                    (double)r.gs);
+            /* thread count does not change the result */
+            cfg c2 = c;
+            c2.threads = 3;
+            result r2 = run(&c2, x, rows, cols);
+            assert_memory_equal(r2.codes, r.codes, (size_t)(rows * cols / 2));
+            assert_memory_equal(r2.scales, r.scales, (size_t)(rows * cols / 16));
+            assert_true(r2.gs == r.gs);
+            result_free(&r2);
+        }
+        prev = r.st.sse;
+        result_free(&r);
+    }
+    result_free(&mx);
+    free(x);
+}
+
+static void test_cjso_monotone(void **state)
+{
+    (void)state;
+    float h[256];
+    rng_seed(9);
+    for (int i = 0; i < 256; i++)
+        h[i] = (float)(0.1 + 3.0 * uniform());
+    for (int d = DIST_GAUSS; d <= DIST_T3; d++)
+        check_cjso(d, NULL);
+    check_cjso(DIST_T3, h);
+}
+
+/* A caller-supplied global scale stays: only the block scales move. */
+static void test_cjso_fixed_global_scale(void **state)
+{
+    (void)state;
+    const int64_t rows = 16, cols = 128;
+    float *x = make_tensor(DIST_LAPLACE, rows, cols, 21);
+    nvfp4_context *ctx = NULL;
+    nvfp4_quantizer *q = NULL;
+    uint8_t codes[16 * 64], scales[16 * 8];
+    float gs = 0.0f;
+    assert_int_equal(nvfp4_context_create(&ctx, NVFP4_BACKEND_CPU), NVFP4_OK);
+    assert_int_equal(nvfp4_context_set_int(ctx, NVFP4_CTX_COLLECT_STATS, 1), NVFP4_OK);
+    assert_int_equal(nvfp4_quantizer_create(&q, NVFP4_METHOD_SOAR), NVFP4_OK);
+    assert_int_equal(nvfp4_quantizer_set_float(q, NVFP4_Q_GLOBAL_SCALE, 1e-4), NVFP4_OK);
+    assert_int_equal(nvfp4_quantize(ctx, q, NVFP4_DTYPE_F32, x, rows, cols, cols, codes, scales, &gs), NVFP4_OK);
+    assert_true(gs == (float)1e-4);
+    nvfp4_stats st;
+    st.size = sizeof st;
+    assert_int_equal(nvfp4_context_get_stats(ctx, &st), NVFP4_OK);
+    assert_true(st.sse <= st.cjso_initial_sse);
+    nvfp4_quantizer_destroy(q);
+    nvfp4_context_destroy(ctx);
+    free(x);
+}
+
+/* ---- DSS --------------------------------------------------------------------------------- */
+
+/* Decoded error of one block for codes c and scale byte b (float32 decode, float64 sum). */
+static double block_err(const float *x, const float *h, const uint8_t *c, uint8_t b, float gs)
+{
+    double e = 0.0;
+    float f = nvfp4_e4m3_to_float(b);
+    for (int i = 0; i < 16; i++) {
+        double d = (double)((nvfp4_e2m1_to_float(c[i]) * f) * gs) - (double)x[i];
+        e += (h ? (double)h[i] : 1.0) * d * d;
+    }
+    return e;
+}
+
+/* min over every stored byte of the decoded error for fixed codes */
+static double best_over_bytes(const float *x, const float *h, const uint8_t *c, float gs)
+{
+    double best = INFINITY;
+    for (int b = 0; b < 0x7F; b++) {
+        double e = block_err(x, h, c, (uint8_t)b, gs);
+        best = e < best ? e : best;
+    }
+    return best;
+}
+
+static void check_dss_blocks(const float *h, double lo, double hi)
+{
+    const int64_t rows = 300, cols = 16;
+    float *x = malloc((size_t)(rows * cols) * sizeof(float));
+    assert_non_null(x);
+    rng_seed(4242);
+    for (int64_t r = 0; r < rows; r++) {
+        double s = exp(4.0 * (uniform() - 0.5));
+        for (int i = 0; i < 16; i++) {
+            int kind = (int)(r % 3);
+            double v = kind == 0 ? gauss() : kind == 1 ? laplace() : student3();
+            x[r * 16 + i] = (float)(s * v);
+        }
+    }
+    cfg c = base_cfg(NVFP4_METHOD_MAX);
+    c.h = h;
+    c.lo = lo;
+    c.hi = hi;
+    result mx = run(&c, x, rows, cols);
+    c.method = NVFP4_METHOD_SOAR_DSS;
+    result ds = run(&c, x, rows, cols);
+    assert_true(ds.gs == mx.gs); /* DSS alone keeps MAX's global scale */
+    const float gs = ds.gs;
+    int better = 0;
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xb = x + r * 16;
+        uint8_t cm[16], cd[16], cq[16];
+        for (int i = 0; i < 16; i++) {
+            cm[i] = code_at(&mx, cols, r, i);
+            cd[i] = code_at(&ds, cols, r, i);
+        }
+        double em = block_err(xb, h, cm, mx.scales[r], gs);
+        double ed = block_err(xb, h, cd, ds.scales[r], gs);
+        assert_true(ed <= em); /* never worse than the starting (MAX) block */
+        better += ed < em;
+        /* brute force: a fine geometric grid of code-choosing scales over the window, every
+         * stored byte for each; the codes are computed in double here (x / (α·Δq)) */
+        double a = 0.0;
+        for (int i = 0; i < 16; i++)
+            a = fabs((double)xb[i]) > a ? fabs((double)xb[i]) : a;
+        double ref = a / (6.0 * (double)gs);
+        double brute = INFINITY;
+        const int G = 20000;
+        uint8_t prev[16];
+        memset(prev, 0xFF, sizeof prev);
+        for (int g = 0; g <= G; g++) {
+            double dq = ref * lo * pow(hi / lo, (double)g / G);
+            for (int i = 0; i < 16; i++)
+                cq[i] = nvfp4_e2m1_from_float((float)((double)xb[i] / ((double)gs * dq)));
+            if (memcmp(cq, prev, sizeof cq) == 0)
+                continue; /* same code set as the previous grid point */
+            memcpy(prev, cq, sizeof cq);
+            double e = best_over_bytes(xb, h, cq, gs);
+            brute = e < brute ? e : brute;
+        }
+        if (!(ed <= brute * (1.0 + 1e-9) + 1e-300))
+            fprintf(stderr, "block %lld: dss %.17g brute %.17g max %.17g\n", (long long)r, ed, brute, em);
+        assert_true(ed <= brute);
+    }
+    fprintf(stderr, "  dss window [%g, %g]%s: %d of %d blocks improved on MAX; total %.6e vs MAX %.6e\n", lo, hi,
+            h ? " (weighted)" : "", better, (int)rows, ds.st.sse, mx.st.sse);
+    assert_true(better > rows / 4);
+    result_free(&mx);
+    result_free(&ds);
+    free(x);
+}
+
+static void test_dss_exact_search(void **state)
+{
+    (void)state;
+    float h[16];
+    rng_seed(77);
+    for (int i = 0; i < 16; i++)
+        h[i] = (float)(0.05 + 2.0 * uniform());
+    check_dss_blocks(NULL, 0.5, 2.0);
+    check_dss_blocks(NULL, 0.8, 1.25);
+    check_dss_blocks(h, 0.5, 2.0);
+}
+
+/* ---- SOAR vs 4/6, the sweep -------------------------------------------------------------- */
+
+static void test_soar_vs_4over6(void **state)
+{
+    (void)state;
+    const int64_t rows = 128, cols = 512;
+    for (int d = DIST_GAUSS; d <= DIST_T3; d++) {
+        float *x = make_tensor(d, rows, cols, 500 + (uint64_t)d);
+        cfg c = base_cfg(NVFP4_METHOD_4OVER6);
+        result f256 = run(&c, x, rows, cols);
+        c.emax = 448;
+        result f448 = run(&c, x, rows, cols);
+        c = base_cfg(NVFP4_METHOD_SOAR_CJSO);
+        result cj = run(&c, x, rows, cols);
+        c.method = NVFP4_METHOD_SOAR;
+        result so = run(&c, x, rows, cols);
+        c.method = NVFP4_METHOD_MAX;
+        result mx = run(&c, x, rows, cols);
+        double n = so.st.sum_sq;
+        fprintf(stderr, "  dist %d rel. SSE: MAX %.5e 4/6(256) %.5e 4/6(448) %.5e CJSO %.5e SOAR %.5e\n", d,
+                mx.st.sse / n, f256.st.sse / n, f448.st.sse / n, cj.st.sse / n, so.st.sse / n);
+        assert_true(so.st.sse <= cj.st.sse); /* DSS never undoes CJSO's blocks */
+        assert_true(so.st.sse <= mx.st.sse);
+        if (d == DIST_T3) {
+            assert_true(so.st.sse <= f256.st.sse);
+            assert_true(so.st.sse <= f448.st.sse);
+        }
+        result_free(&f256);
+        result_free(&f448);
+        result_free(&cj);
+        result_free(&so);
+        result_free(&mx);
+        free(x);
+    }
+}
+
+static void test_sweep(void **state)
+{
+    (void)state;
+    const int64_t rows = 64, cols = 128;
+    float *x = make_tensor(DIST_T3, rows, cols, 31);
+    float h[128];
+    rng_seed(8);
+    for (int i = 0; i < 128; i++)
+        h[i] = (float)(uniform() < 0.2 ? 0.0 : 0.5 + uniform());
+    for (int weighted = 0; weighted <= 1; weighted++) {
+        const float *hh = weighted ? h : NULL;
+        cfg c = base_cfg(NVFP4_METHOD_MAX);
+        c.h = hh;
+        result mx = run(&c, x, rows, cols);
+        c.method = NVFP4_METHOD_SWEEP;
+        c.radius = 1;
+        result s1 = run(&c, x, rows, cols);
+        c.radius = 4;
+        result s4 = run(&c, x, rows, cols);
+        c.h = NULL;
+        result s4u = run(&c, x, rows, cols); /* the same sweep ignoring the weights */
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t k = 0; k < cols / 16; k++) {
+                const float *xb = x + r * cols + k * 16;
+                const float *hb = hh ? hh + k * 16 : NULL;
+                uint8_t c0[16], c1[16], c4[16], cu[16];
+                for (int i = 0; i < 16; i++) {
+                    c0[i] = code_at(&mx, cols, r, k * 16 + i);
+                    c1[i] = code_at(&s1, cols, r, k * 16 + i);
+                    c4[i] = code_at(&s4, cols, r, k * 16 + i);
+                    cu[i] = code_at(&s4u, cols, r, k * 16 + i);
+                }
+                size_t j = (size_t)(r * (cols / 16) + k);
+                int b0 = mx.scales[j];
+                double e0 = block_err(xb, hb, c0, mx.scales[j], mx.gs);
+                double e1 = block_err(xb, hb, c1, s1.scales[j], mx.gs);
+                double e4 = block_err(xb, hb, c4, s4.scales[j], mx.gs);
+                double eu = block_err(xb, hb, cu, s4u.scales[j], mx.gs);
+                assert_true(abs((int)s1.scales[j] - b0) <= 1);
+                assert_true(abs((int)s4.scales[j] - b0) <= 4);
+                assert_true(e1 <= e0 && e4 <= e1); /* wider never worse; never worse than MAX */
+                assert_true(e4 <= eu);             /* the weights steer the choice */
+            }
+        assert_true(s4.st.sse < mx.st.sse);
+        result_free(&mx);
+        result_free(&s1);
+        result_free(&s4);
+        result_free(&s4u);
+    }
+    free(x);
+}
+
+/* Blocks far below the tensor amax: MAX's scale underflows; the statistics say so, and the
+ * searching methods bring most of them back. */
+static void test_underflow_stats(void **state)
+{
+    (void)state;
+    const int64_t rows = 4, cols = 64;
+    float x[4 * 64];
+    rng_seed(12);
+    for (int i = 0; i < rows * cols; i++)
+        x[i] = (float)(1e-6 * gauss());
+    x[0] = 100.0f; /* A = 100: s_dec = 100/2688, blocks of ~1e-6 scale to ~1e-7 → byte 0 */
+    for (size_t m = 0; m < N_METHODS; m++) {
+        cfg c = base_cfg(all_methods[m]);
+        result r = run(&c, x, rows, cols);
+        int64_t zero = 0;
+        for (int i = 0; i < rows * cols / 16; i++)
+            zero += r.scales[i] == 0;
+        assert_int_equal(r.st.blocks_underflow, zero);
+        assert_int_equal(r.st.blocks, rows * cols / 16);
+        if (all_methods[m] == NVFP4_METHOD_MAX)
+            assert_int_equal(zero, rows * cols / 16 - 1);
+        if (all_methods[m] == NVFP4_METHOD_4OVER6) {
+            assert_int_equal(r.st.blocks_chose_4 + r.st.blocks_chose_6, rows * cols / 16);
+        } else {
+            assert_int_equal(r.st.blocks_chose_4, 0);
+        }
+        if (all_methods[m] != NVFP4_METHOD_SOAR && all_methods[m] != NVFP4_METHOD_SOAR_CJSO)
+            assert_int_equal(r.st.cjso_iterations, 0);
+        result_free(&r);
+    }
+}
+
 /* ---- every method: an ordinary NVFP4 tensor ---------------------------------------------- */
 
-static const int32_t all_methods[] = {NVFP4_METHOD_MAX, NVFP4_METHOD_4OVER6};
-#define N_METHODS (sizeof all_methods / sizeof all_methods[0])
 
 static void test_dequantize_reads_every_method(void **state)
 {
@@ -475,6 +783,12 @@ int main(void)
         cmocka_unit_test(test_4over6_golden_tail),
         cmocka_unit_test(test_4over6_golden_coverage),
         cmocka_unit_test(test_4over6_choice_per_block),
+        cmocka_unit_test(test_cjso_monotone),
+        cmocka_unit_test(test_cjso_fixed_global_scale),
+        cmocka_unit_test(test_dss_exact_search),
+        cmocka_unit_test(test_soar_vs_4over6),
+        cmocka_unit_test(test_sweep),
+        cmocka_unit_test(test_underflow_stats),
         cmocka_unit_test(test_dequantize_reads_every_method),
         cmocka_unit_test(test_bad_parameters),
     };

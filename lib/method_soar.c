@@ -1,0 +1,459 @@
+/* method_soar.c - SOAR (SPEC §3.3, §3.4): CJSO, the closed-form joint optimisation of the
+ * global scale α (= s_dec) and the E4M3 block scales Δ_b, and DSS, the per-block exact search
+ * over a code-choosing scale Δq decoupled from the stored scale Δd. `soar` = CJSO then DSS.
+ *
+ * Every error here is the decoded error Σ h_i (x̂_i − x_i)², x̂ = RN32(RN32(v·f(Δ))·α), summed in
+ * float64 in element order exactly as nvfp4i_block_sse() sums it, so "never worse" holds for the
+ * SSE the library reports. Refinements beyond SPEC (all keep the guarantees; docs/METHODS.md):
+ * - CJSO's projection tests both E4M3 neighbours of the least-squares Δ_b (and the current Δ_b)
+ *   with codes re-derived, keeping the best, so a Δ step never raises a block's error at fixed α;
+ * - a block whose codes are all zero tries the MAX scale for the current α instead of keeping
+ *   its old Δ_b (so CJSO can revive blocks that underflowed);
+ * - all sums that set α are reduced per row, then across rows in row order, so the result does
+ *   not depend on the thread count;
+ * - with a caller-supplied global scale α stays fixed and only the Δ_b move.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "internal.h"
+
+static float soar_emax(const nvfp4_quantizer *q)
+{
+    (void)q;
+    return 448.0f;
+}
+
+/* ---- shared block helpers ---------------------------------------------------------------- */
+
+/* The decoded error of a block, the same sum as nvfp4i_block_sse() without Σx². */
+static inline double blk_err(const float *x, const float *h, const uint8_t *c, float f, float alpha)
+{
+    double e = 0.0;
+    for (int i = 0; i < 16; i++) {
+        if (!nvfp4i_isfinite(x[i]))
+            continue;
+        double w = h ? (double)h[i] : 1.0;
+        double d = (double)nvfp4i_decode(c[i], f, alpha) - (double)x[i];
+        e += w * d * d;
+    }
+    return e;
+}
+
+/* Codes for scale byte b at α (the coupled recipe) and their error. */
+static inline double coupled(const float *x, const float *h, float a, uint8_t b, float alpha, uint8_t *c)
+{
+    nvfp4i_encode_block(x, 16, a, b, alpha, c);
+    return blk_err(x, h, c, nvfp4i_e4m3_to_float(b), alpha);
+}
+
+/* Σ h x q and Σ h q² of a block's codes (float64). */
+static inline void ls_sums(const float *x, const float *h, const uint8_t *c, double *sxq, double *sqq)
+{
+    double a = 0.0, b = 0.0;
+    for (int i = 0; i < 16; i++) {
+        if (!nvfp4i_isfinite(x[i]))
+            continue;
+        double w = h ? (double)h[i] : 1.0;
+        double v = (double)nvfp4i_e2m1_to_float(c[i]);
+        a += w * (double)x[i] * v;
+        b += w * v * v;
+    }
+    *sxq = a;
+    *sqq = b;
+}
+
+/* The E4M3 bytes on either side of a positive value D: *lo ≤ D ≤ *hi (equal when exact or
+ * outside the range). */
+static inline void e4m3_bracket(double D, uint8_t *lo, uint8_t *hi)
+{
+    uint8_t b = nvfp4i_e4m3_from_float((float)D); /* nearest, saturating at 448 */
+    double fb = (double)nvfp4i_e4m3_to_float(b);
+    *lo = *hi = b;
+    if (fb > D && b > 0)
+        *lo = (uint8_t)(b - 1);
+    else if (fb < D && b < 0x7E)
+        *hi = (uint8_t)(b + 1);
+}
+
+/* MAX's byte for block amax a at global scale α (SPEC §3.1 with s_enc = 1/α). */
+static inline uint8_t max_byte_at(float a, float alpha)
+{
+    float e = 1.0f / alpha;
+    if (!(e <= NVFP4I_FLT_MAX))
+        e = NVFP4I_FLT_MAX;
+    return nvfp4i_max_scale(a, nvfp4i_max_pre(e));
+}
+
+/* ---- DSS --------------------------------------------------------------------------------- */
+
+/* E2M1 rounding thresholds t_k and magnitudes (SPEC §1). A code magnitude steps from k to k+1
+ * when |y| crosses t_k, so with y = |x|·u (u = 1/(α·Δq)) element i's code changes only at the
+ * breakpoints u = t_k / |x_i|. */
+static const double dss_t[7] = {0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0};
+static const double dss_mag[8] = {0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0};
+
+typedef struct {
+    double key;
+    int i;
+} dss_ev;
+
+static inline void heap_push(dss_ev *h, int *n, double key, int i)
+{
+    int j = (*n)++;
+    while (j > 0) {
+        int p = (j - 1) / 2;
+        if (h[p].key <= key)
+            break;
+        h[j] = h[p];
+        j = p;
+    }
+    h[j].key = key;
+    h[j].i = i;
+}
+
+static inline dss_ev heap_pop(dss_ev *h, int *n)
+{
+    dss_ev top = h[0], last = h[--(*n)];
+    int j = 0;
+    for (;;) {
+        int l = 2 * j + 1;
+        if (l >= *n)
+            break;
+        int m = l + 1 < *n && h[l + 1].key < h[l].key ? l + 1 : l;
+        if (h[m].key >= last.key)
+            break;
+        h[j] = h[m];
+        j = m;
+    }
+    if (*n > 0)
+        h[j] = last;
+    return top;
+}
+
+/* Best stored byte for fixed codes with sums (Σhxq, Σhq², Σhx²): the LS scale's two E4M3
+ * neighbours, scored in closed form; returns the error, *b the byte. */
+static inline double dss_eval(double sxq, double sqq, double sxx, float alpha, uint8_t *b)
+{
+    if (!(sqq > 0.0)) {
+        *b = 0;
+        return sxx;
+    }
+    uint8_t lo, hi;
+    e4m3_bracket(sxq / ((double)alpha * sqq), &lo, &hi);
+    double ad = (double)alpha * (double)nvfp4i_e4m3_to_float(lo);
+    double e = sxx - 2.0 * ad * sxq + ad * ad * sqq;
+    *b = lo;
+    if (hi != lo) {
+        ad = (double)alpha * (double)nvfp4i_e4m3_to_float(hi);
+        double e2 = sxx - 2.0 * ad * sxq + ad * ad * sqq;
+        if (e2 < e) {
+            e = e2;
+            *b = hi;
+        }
+    }
+    return e;
+}
+
+/* DSS on one block: the exact search over Δq ∈ [wlo·Δref, whi·Δref], Δref = a/(6α) (the
+ * unrounded MAX scale, i.e. the block amax maps to y ∈ [6/whi, 6/wlo]), with the starting
+ * byte(s) as candidates scored by their decoded error. Writes the codes, returns the byte.
+ * O(16·7·log 16): at most 7 breakpoints per element, merged through a 16-entry heap, each
+ * code change an O(1) update of Σhxq, Σhq². */
+static uint8_t dss_block(const float *x, const float *h, float a, float alpha, uint8_t start, uint8_t start2,
+                         double wlo, double whi, uint8_t *codes)
+{
+    uint8_t cs[16], c2[16];
+    double es = coupled(x, h, a, start, alpha, cs);
+    if (start2 != start) {
+        double e2 = coupled(x, h, a, start2, alpha, c2);
+        if (e2 < es) {
+            es = e2;
+            start = start2;
+            memcpy(cs, c2, sizeof cs);
+        }
+    }
+    memcpy(codes, cs, sizeof cs);
+    if (a == 0.0f || es == 0.0)
+        return start;
+
+    double ax[16], w[16], sxx = 0.0, sxq = 0.0, sqq = 0.0;
+    int m[16], nh = 0;
+    dss_ev heap[16];
+    const double u_lo = 6.0 / (whi * (double)a), u_hi = 6.0 / (wlo * (double)a);
+    for (int i = 0; i < 16; i++) {
+        int fin = nvfp4i_isfinite(x[i]);
+        ax[i] = fin ? fabs((double)x[i]) : 0.0;
+        w[i] = fin ? (h ? (double)h[i] : 1.0) : 0.0;
+        sxx += w[i] * ax[i] * ax[i];
+        int k = 0;
+        if (ax[i] > 0.0)
+            while (k < 7 && dss_t[k] / ax[i] <= u_lo)
+                k++;
+        m[i] = k;
+        sxq += w[i] * ax[i] * dss_mag[k];
+        sqq += w[i] * dss_mag[k] * dss_mag[k];
+        if (ax[i] > 0.0 && k < 7 && dss_t[k] / ax[i] < u_hi)
+            heap_push(heap, &nh, dss_t[k] / ax[i], i);
+    }
+    uint8_t bb;
+    double best = dss_eval(sxq, sqq, sxx, alpha, &bb), p_best = u_lo;
+    while (nh > 0) {
+        dss_ev ev = heap_pop(heap, &nh);
+        int i = ev.i, k = m[i];
+        sxq += w[i] * ax[i] * (dss_mag[k + 1] - dss_mag[k]);
+        sqq += w[i] * (dss_mag[k + 1] * dss_mag[k + 1] - dss_mag[k] * dss_mag[k]);
+        m[i] = ++k;
+        if (k < 7 && dss_t[k] / ax[i] < u_hi)
+            heap_push(heap, &nh, dss_t[k] / ax[i], i);
+        if (nh > 0 && heap[0].key == ev.key)
+            continue; /* codes that change together: only the whole group is a realisable set */
+        uint8_t b;
+        double e = dss_eval(sxq, sqq, sxx, alpha, &b);
+        if (e < best) {
+            best = e;
+            bb = b;
+            p_best = ev.key;
+        }
+    }
+    /* the codes of the best interval (p_best, next breakpoint): the same breakpoint expressions
+     * as the sweep, so exactly the set that was scored */
+    for (int i = 0; i < 16; i++) {
+        if (!nvfp4i_isfinite(x[i])) {
+            c2[i] = nvfp4i_e2m1_from_float(x[i]);
+            continue;
+        }
+        int k = 0;
+        if (ax[i] > 0.0)
+            while (k < 7 && dss_t[k] / ax[i] <= p_best)
+                k++;
+        c2[i] = (uint8_t)(k | ((nvfp4i_f2u(x[i]) >> 28) & 0x8u));
+    }
+    double e_dss = blk_err(x, h, c2, nvfp4i_e4m3_to_float(bb), alpha);
+    if (e_dss < es) {
+        memcpy(codes, c2, sizeof c2);
+        return bb;
+    }
+    return start;
+}
+
+/* soar_dss alone: DSS per block from the MAX scale. */
+static uint8_t dss_block_fn(const nvfp4i_job *job, const float *x, const float *h, float a, uint8_t *c,
+                            nvfp4i_stats_acc *st)
+{
+    uint8_t s0 = nvfp4i_max_scale(a, nvfp4i_max_pre(job->s_enc));
+    uint8_t s = dss_block(x, h, a, job->s_dec, s0, s0, job->q->dss_lo, job->q->dss_hi, c);
+    st->underflow += a > 0.0f && nvfp4i_e4m3_to_float(s) == 0.0f;
+    return s;
+}
+
+/* ---- CJSO -------------------------------------------------------------------------------- */
+
+enum { PASS_INIT, PASS_UPDATE, PASS_EVAL };
+
+typedef struct {
+    nvfp4i_job *job;
+    float *xbuf;      /* [threads][padded] */
+    uint8_t *cur;     /* the iterate's block bytes [rows·nblk] (written in PASS_INIT) */
+    uint8_t *next;    /* the updated bytes (PASS_INIT, PASS_UPDATE) */
+    double *row_loss; /* [rows] */
+    double *row_num;  /* [rows]: Σ_b Δ_b Σ h x q */
+    double *row_den;  /* [rows]: Σ_b Δ_b² Σ h q² */
+    float alpha;
+    int mode;
+    /* the output pass */
+    int dss;
+    nvfp4i_stats_acc *st; /* [threads] */
+} cj_arg;
+
+/* One pass over rows [b, e): the loss of the iterate (α, cur) and, unless PASS_EVAL, the
+ * Δ step (per block) and the sums of the α step. */
+static void cj_range(void *argp, int64_t rb, int64_t re, int tid)
+{
+    cj_arg *g = argp;
+    const nvfp4i_job *job = g->job;
+    const int64_t nblk = job->nblk;
+    const float alpha = g->alpha;
+    const float pre = nvfp4i_max_pre(job->s_enc);
+    float *x = g->xbuf + (size_t)tid * (size_t)job->padded;
+    uint8_t c[16], c2[16];
+    for (int64_t r = rb; r < re; r++) {
+        double loss = 0.0, num = 0.0, den = 0.0;
+        nvfp4i_load_row(&job->src, r, x, job->padded);
+        for (int64_t k = 0; k < nblk; k++) {
+            const float *xb = x + k * 16;
+            const float *hb = job->h ? job->h + k * 16 : NULL;
+            const int64_t idx = r * nblk + k;
+            float a = nvfp4i_block_amax(xb, 16);
+            uint8_t b;
+            if (g->mode == PASS_INIT) {
+                b = nvfp4i_max_scale(a, pre);
+                g->cur[idx] = b;
+            } else {
+                b = g->cur[idx];
+            }
+            double e = coupled(xb, hb, a, b, alpha, c);
+            loss += e;
+            if (g->mode == PASS_EVAL)
+                continue;
+            double sxq, sqq;
+            ls_sums(xb, hb, c, &sxq, &sqq);
+            uint8_t best = b;
+            if (a > 0.0f) {
+                /* the LS scale for these codes, or the MAX scale when every code is zero */
+                double D = sqq > 0.0 ? sxq / ((double)alpha * sqq) : (double)a / (6.0 * (double)alpha);
+                uint8_t cand[2];
+                e4m3_bracket(D, &cand[0], &cand[1]);
+                for (int j = 0; j < 2; j++) {
+                    if (cand[j] == best || (j == 1 && cand[1] == cand[0]))
+                        continue;
+                    double e2 = coupled(xb, hb, a, cand[j], alpha, c2);
+                    if (e2 < e) {
+                        e = e2;
+                        best = cand[j];
+                        memcpy(c, c2, sizeof c);
+                    }
+                }
+                if (best != b)
+                    ls_sums(xb, hb, c, &sxq, &sqq);
+            }
+            g->next[idx] = best;
+            double f = (double)nvfp4i_e4m3_to_float(best);
+            num += f * sxq;
+            den += f * f * sqq;
+        }
+        g->row_loss[r] = loss;
+        g->row_num[r] = num;
+        g->row_den[r] = den;
+    }
+}
+
+/* The output pass: codes and scales from (α, cur), DSS per block when asked. */
+static void out_range(void *argp, int64_t rb, int64_t re, int tid)
+{
+    cj_arg *g = argp;
+    const nvfp4i_job *job = g->job;
+    const int64_t nblk = job->nblk, row_bytes = job->padded / 2;
+    const float alpha = g->alpha;
+    float *x = g->xbuf + (size_t)tid * (size_t)job->padded;
+    nvfp4i_stats_acc *st = &g->st[tid];
+    uint8_t c[16];
+    for (int64_t r = rb; r < re; r++) {
+        nvfp4i_load_row(&job->src, r, x, job->padded);
+        for (int64_t k = 0; k < nblk; k++) {
+            const float *xb = x + k * 16;
+            const float *hb = job->h ? job->h + k * 16 : NULL;
+            float a = nvfp4i_block_amax(xb, 16);
+            uint8_t b = g->cur[r * nblk + k];
+            if (g->dss)
+                b = dss_block(xb, hb, a, alpha, b, max_byte_at(a, alpha), job->q->dss_lo, job->q->dss_hi, c);
+            else
+                nvfp4i_encode_block(xb, 16, a, b, alpha, c);
+            float sv = nvfp4i_e4m3_to_float(b);
+            job->scales[r * nblk + k] = b;
+            nvfp4i_pack(c, 16, job->codes + r * row_bytes + k * 8);
+            st->underflow += a > 0.0f && sv == 0.0f;
+            if (job->want_stats) {
+                st->sse += nvfp4i_block_sse(xb, hb, 16, c, sv, alpha, &st->sum_sq);
+                st->blocks++;
+            }
+        }
+    }
+}
+
+static double sum_rows(const double *v, int64_t n)
+{
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        s += v[i];
+    return s;
+}
+
+/* CJSO from MAX, then the output pass (with DSS for `soar`). Allocates everything first. */
+static nvfp4_status cjso_run(nvfp4i_job *job, nvfp4i_stats_acc *st, int dss)
+{
+    nvfp4_context *ctx = job->ctx;
+    const int64_t rows = job->src.rows, nb = rows * job->nblk;
+    const int t = nvfp4i_nthreads(ctx, rows);
+    if (job->block != NVFP4I_BLOCK_NVFP4)
+        return nvfp4i_fail(ctx, NVFP4_ERR_UNSUPPORTED, "SOAR needs the NVFP4 format");
+    cj_arg g;
+    memset(&g, 0, sizeof g);
+    g.job = job;
+    g.dss = dss;
+    uint8_t *buf[3];
+    g.xbuf = nvfp4i_alloc(ctx, (size_t)t * (size_t)job->padded * sizeof(float));
+    for (int i = 0; i < 3; i++)
+        buf[i] = nvfp4i_alloc(ctx, (size_t)nb);
+    g.row_loss = nvfp4i_alloc(ctx, (size_t)rows * sizeof(double));
+    g.row_num = nvfp4i_alloc(ctx, (size_t)rows * sizeof(double));
+    g.row_den = nvfp4i_alloc(ctx, (size_t)rows * sizeof(double));
+    g.st = nvfp4i_calloc(ctx, (size_t)t, sizeof(nvfp4i_stats_acc));
+    nvfp4_status s = NVFP4_OK;
+    if (!g.xbuf || !buf[0] || !buf[1] || !buf[2] || !g.row_loss || !g.row_num || !g.row_den || !g.st) {
+        s = nvfp4i_fail(ctx, NVFP4_ERR_OUT_OF_MEMORY, "cannot allocate CJSO state for %lld blocks", (long long)nb);
+        goto done;
+    }
+
+    const int fixed_alpha = job->q->global_scale > 0.0;
+    const int iters = job->q->cjso_iters;
+    uint8_t *cur = buf[0], *next = buf[1], *best = buf[2], *tmp;
+    float alpha = job->s_dec, best_alpha = alpha;
+    double best_loss = INFINITY, loss0 = 0.0;
+    int used = 0;
+    for (int it = 0;; it++) {
+        const int last = it == iters;
+        g.alpha = alpha;
+        g.cur = cur;
+        g.next = next;
+        g.mode = it == 0 ? PASS_INIT : last ? PASS_EVAL : PASS_UPDATE;
+        nvfp4i_parallel_for(ctx, rows, cj_range, &g);
+        double loss = sum_rows(g.row_loss, rows);
+        if (it == 0)
+            loss0 = loss;
+        if (it > 0 && !(loss < best_loss))
+            break; /* no decrease: keep the best iterate */
+        best_loss = loss;
+        best_alpha = alpha;
+        tmp = best, best = cur, cur = tmp;
+        if (last)
+            break;
+        double num = sum_rows(g.row_num, rows), den = sum_rows(g.row_den, rows);
+        float na = (float)(num / den);
+        if (!fixed_alpha && den > 0.0 && num > 0.0 && na > 0.0 && nvfp4i_isfinite(na) && na >= 1.17549435e-38f)
+            alpha = na;
+        used = it + 1;
+        tmp = cur, cur = next, next = tmp;
+    }
+
+    job->s_dec = best_alpha;
+    {
+        float e = 1.0f / best_alpha;
+        job->s_enc = e <= NVFP4I_FLT_MAX ? e : NVFP4I_FLT_MAX;
+    }
+    g.alpha = best_alpha;
+    g.cur = best;
+    nvfp4i_parallel_for(ctx, rows, out_range, &g);
+    for (int i = 0; i < t; i++)
+        nvfp4i_stats_add(st, &g.st[i]);
+    st->cjso_iterations = used;
+    st->cjso_initial_sse = loss0;
+    st->cjso_final_sse = best_loss;
+
+done:
+    nvfp4i_free(ctx, g.xbuf);
+    for (int i = 0; i < 3; i++)
+        nvfp4i_free(ctx, buf[i]);
+    nvfp4i_free(ctx, g.row_loss);
+    nvfp4i_free(ctx, g.row_num);
+    nvfp4i_free(ctx, g.row_den);
+    nvfp4i_free(ctx, g.st);
+    return s;
+}
+
+static nvfp4_status cjso_tensor_fn(nvfp4i_job *job, nvfp4i_stats_acc *st) { return cjso_run(job, st, 0); }
+static nvfp4_status soar_tensor_fn(nvfp4i_job *job, nvfp4i_stats_acc *st) { return cjso_run(job, st, 1); }
+
+const nvfp4i_method nvfp4i_method_soar_cjso = {"soar_cjso", soar_emax, NULL, NULL, cjso_tensor_fn};
+const nvfp4i_method nvfp4i_method_soar_dss = {"soar_dss", soar_emax, dss_block_fn, NULL, NULL};
+const nvfp4i_method nvfp4i_method_soar = {"soar", soar_emax, NULL, NULL, soar_tensor_fn};

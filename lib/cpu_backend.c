@@ -1,7 +1,7 @@
 /* cpu_backend.c - the CPU backend's quantise/dequantise operations and backend selection. */
 #include "dispatch.h"
 
-static nvfp4_status cpu_quantize(nvfp4i_job *job, const nvfp4i_method *m, nvfp4i_stats_acc *st)
+static nvfp4_status cpu_run_method(nvfp4i_job *job, const nvfp4i_method *m, nvfp4i_stats_acc *st)
 {
     nvfp4_context *ctx = job->ctx;
     const nvfp4_quantizer *q = job->q;
@@ -40,6 +40,30 @@ static nvfp4_status cpu_quantize(nvfp4i_job *job, const nvfp4i_method *m, nvfp4i
     return nvfp4i_run_blockwise(job, m->block_fn, st);
 }
 
+/* Runs the method into linear scales (scratch when the caller wants the 128×4 layout, so that
+ * an error leaves the caller's buffer untouched), then lays them out. */
+static nvfp4_status cpu_quantize(nvfp4i_job *job, const nvfp4i_method *m, nvfp4i_stats_acc *st, float *global_scale)
+{
+    nvfp4_context *ctx = job->ctx;
+    uint8_t *out = job->scales, *linear = NULL;
+    if (job->q->layout == NVFP4_LAYOUT_128X4) {
+        linear = nvfp4i_alloc(ctx, (size_t)(job->src.rows * job->nblk));
+        if (!linear)
+            return nvfp4i_fail(ctx, NVFP4_ERR_OUT_OF_MEMORY, "cannot allocate %lld bytes of scale scratch",
+                               (long long)(job->src.rows * job->nblk));
+        job->scales = linear;
+    }
+    nvfp4_status s = cpu_run_method(job, m, st);
+    if (s == NVFP4_OK) {
+        if (linear)
+            nvfp4i_swizzle(linear, job->src.rows, job->nblk, out);
+        *global_scale = job->s_dec;
+    }
+    job->scales = out;
+    nvfp4i_free(ctx, linear);
+    return s;
+}
+
 typedef struct {
     const nvfp4i_deq *d;
 } deq_arg;
@@ -75,10 +99,30 @@ static void deq_range(void *argp, int64_t b, int64_t e, int tid)
     }
 }
 
-static nvfp4_status cpu_dequantize(nvfp4_context *ctx, const nvfp4i_deq *d)
+static nvfp4_status cpu_dequantize(nvfp4_context *ctx, const nvfp4i_deq *in)
 {
-    deq_arg a = {d};
-    nvfp4i_parallel_for(ctx, d->rows, deq_range, &a);
+    nvfp4i_deq d = *in;
+    uint8_t *tmp = NULL;
+    if (d.layout == NVFP4_LAYOUT_128X4) {
+        tmp = nvfp4i_alloc(ctx, (size_t)(d.rows * d.nblk));
+        if (!tmp)
+            return nvfp4i_fail(ctx, NVFP4_ERR_OUT_OF_MEMORY, "cannot allocate scale scratch");
+        nvfp4i_unswizzle(d.scales, d.rows, d.nblk, tmp);
+        d.scales = tmp;
+        d.layout = NVFP4_LAYOUT_LINEAR;
+    }
+    for (int64_t i = 0; i < d.rows * d.nblk; i++) {
+        int bad = d.format == NVFP4_FORMAT_MXFP4 ? d.scales[i] == 0xFF : d.scales[i] >= 0x7F;
+        if (bad) {
+            nvfp4i_free(ctx, tmp);
+            return nvfp4i_fail(ctx, NVFP4_ERR_INVALID_SCALE,
+                               "scale byte 0x%02X at row %lld, block %lld cannot be decoded", d.scales[i],
+                               (long long)(i / d.nblk), (long long)(i % d.nblk));
+        }
+    }
+    deq_arg a = {&d};
+    nvfp4i_parallel_for(ctx, d.rows, deq_range, &a);
+    nvfp4i_free(ctx, tmp);
     return NVFP4_OK;
 }
 

@@ -12,7 +12,7 @@
 /* A validated dequantisation request. */
 typedef struct nvfp4i_deq {
     int32_t format, layout;
-    const uint8_t *codes, *scales; /* scales in the caller's layout */
+    const uint8_t *codes, *scales; /* scales in the caller's layout (not yet checked) */
     float global_scale;
     int64_t rows, cols, nblk;
     int block;
@@ -22,12 +22,16 @@ typedef struct nvfp4i_deq {
 } nvfp4i_deq;
 
 typedef struct nvfp4i_backend_ops {
-    /* Quantise: job has src, q, nblk/padded/block, h, want_stats and the output pointers set
-     * (job->scales is linear scratch when the caller wants 128x4). The backend computes the
-     * amax (failing with NVFP4_ERR_NONFINITE under the strict policy before writing anything),
-     * the global scales, and runs the method. */
-    nvfp4_status (*quantize)(nvfp4i_job *job, const nvfp4i_method *method, nvfp4i_stats_acc *st);
-    /* Dequantise (scale bytes already validated). */
+    /* Quantise: job has src, q, nblk/padded/block, h, want_stats and the output pointers set;
+     * job->scales is the caller's buffer in the quantizer's layout (q->layout). The backend
+     * computes the amax (failing with NVFP4_ERR_NONFINITE under the strict policy before
+     * writing anything), the global scales, runs the method, lays out the scales and writes
+     * s_dec to *global_scale. Pointers are host memory on the CPU backend and device memory on
+     * the CUDA backend. On error nothing is written. */
+    nvfp4_status (*quantize)(nvfp4i_job *job, const nvfp4i_method *method, nvfp4i_stats_acc *st,
+                             float *global_scale);
+    /* Dequantise: the backend checks the scale bytes (NVFP4_ERR_INVALID_SCALE, nothing written)
+     * and reads them in d->layout. */
     nvfp4_status (*dequantize)(nvfp4_context *ctx, const nvfp4i_deq *d);
 } nvfp4i_backend_ops;
 

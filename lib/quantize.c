@@ -89,36 +89,20 @@ nvfp4_status nvfp4_quantize(nvfp4_context *ctx, const nvfp4_quantizer *q, int32_
     job.codes = codes;
     job.scales = scales;
 
-    uint8_t *linear = NULL;
     float *hpad = NULL;
-    if (q->layout == NVFP4_LAYOUT_128X4) {
-        linear = nvfp4i_alloc(ctx, (size_t)(rows * nblk));
-        if (!linear)
-            return nvfp4i_fail(ctx, NVFP4_ERR_OUT_OF_MEMORY, "cannot allocate %lld bytes of scale scratch",
-                               (long long)(rows * nblk));
-        job.scales = linear;
-    }
     if (q->importance) {
         hpad = nvfp4i_calloc(ctx, (size_t)job.padded, sizeof(float));
-        if (!hpad) {
-            nvfp4i_free(ctx, linear);
+        if (!hpad)
             return nvfp4i_fail(ctx, NVFP4_ERR_OUT_OF_MEMORY, "cannot allocate importance scratch");
-        }
         memcpy(hpad, q->importance, (size_t)cols * sizeof(float));
         job.h = hpad;
     }
 
     nvfp4i_stats_acc st;
     memset(&st, 0, sizeof st);
-    s = nvfp4i_backend_ops_for(ctx)->quantize(&job, m, &st);
-    if (s == NVFP4_OK) {
-        if (linear)
-            nvfp4i_swizzle(linear, rows, nblk, scales);
-        *global_scale = job.s_dec;
-        if (ctx->collect_stats)
-            fill_stats(ctx, &st);
-    }
-    nvfp4i_free(ctx, linear);
+    s = nvfp4i_backend_ops_for(ctx)->quantize(&job, m, &st, global_scale);
+    if (s == NVFP4_OK && ctx->collect_stats)
+        fill_stats(ctx, &st);
     nvfp4i_free(ctx, hpad);
     return s;
 }
@@ -146,28 +130,11 @@ nvfp4_status nvfp4_dequantize_v2(nvfp4_context *ctx, int32_t format, int32_t sca
     if (!nvfp4i_isfinite(global_scale) || global_scale < 0.0f)
         return nvfp4i_fail(ctx, NVFP4_ERR_INVALID_SCALE, "global scale must be finite and non-negative");
 
-    const uint8_t *lin = scales;
-    uint8_t *tmp = NULL;
-    if (scale_layout == NVFP4_LAYOUT_128X4) {
-        tmp = nvfp4i_alloc(ctx, (size_t)(rows * nblk));
-        if (!tmp)
-            return nvfp4i_fail(ctx, NVFP4_ERR_OUT_OF_MEMORY, "cannot allocate scale scratch");
-        nvfp4i_unswizzle(scales, rows, nblk, tmp);
-        lin = tmp;
-    }
-    for (int64_t i = 0; i < rows * nblk; i++) {
-        int bad = format == NVFP4_FORMAT_MXFP4 ? lin[i] == 0xFF : lin[i] >= 0x7F;
-        if (bad) {
-            nvfp4i_free(ctx, tmp);
-            return nvfp4i_fail(ctx, NVFP4_ERR_INVALID_SCALE, "scale byte 0x%02X at row %lld, block %lld cannot be decoded",
-                               lin[i], (long long)(i / nblk), (long long)(i % nblk));
-        }
-    }
     nvfp4i_deq d;
     d.format = format;
-    d.layout = NVFP4_LAYOUT_LINEAR;
+    d.layout = scale_layout;
     d.codes = codes;
-    d.scales = lin;
+    d.scales = scales;
     d.global_scale = global_scale;
     d.rows = rows;
     d.cols = cols;
@@ -176,9 +143,7 @@ nvfp4_status nvfp4_dequantize_v2(nvfp4_context *ctx, int32_t format, int32_t sca
     d.dst_dtype = dst_dtype;
     d.dst = dst;
     d.ld = ld;
-    s = nvfp4i_backend_ops_for(ctx)->dequantize(ctx, &d);
-    nvfp4i_free(ctx, tmp);
-    return s;
+    return nvfp4i_backend_ops_for(ctx)->dequantize(ctx, &d);
 }
 
 nvfp4_status nvfp4_dequantize(nvfp4_context *ctx, const uint8_t *codes, const uint8_t *scales, float global_scale,

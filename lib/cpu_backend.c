@@ -114,9 +114,10 @@ static nvfp4_status cpu_dequantize(nvfp4_context *ctx, const nvfp4i_deq *in)
     for (int64_t i = 0; i < d.rows * d.nblk; i++) {
         int bad = d.format == NVFP4_FORMAT_MXFP4 ? d.scales[i] == 0xFF : d.scales[i] >= 0x7F;
         if (bad) {
+            uint8_t b = d.scales[i]; /* d.scales may be tmp: read it before the free */
             nvfp4i_free(ctx, tmp);
             return nvfp4i_fail(ctx, NVFP4_ERR_INVALID_SCALE,
-                               "scale byte 0x%02X at row %lld, block %lld cannot be decoded", d.scales[i],
+                               "scale byte 0x%02X at row %lld, block %lld cannot be decoded", b,
                                (long long)(i / d.nblk), (long long)(i % d.nblk));
         }
     }

@@ -70,6 +70,23 @@ static int owned(const owner_set *s, const st_tensor *t)
     return 0;
 }
 
+/* Whether NAME ends in SUFFIX and a packed weight ("weight" or "weight_packed") shares its prefix. */
+static int has_codes_for(const ckpt *c, const char *name, const char *suffix)
+{
+    if (!ends_with(name, suffix))
+        return 0;
+    size_t plen = strlen(name) - strlen(suffix);
+    char buf[4096];
+    if (plen + 16 > sizeof buf)
+        return 0;
+    memcpy(buf, name, plen);
+    memcpy(buf + plen, "weight", 7);
+    if (ckpt_find(c, buf, NULL))
+        return 1;
+    memcpy(buf + plen, "weight_packed", 14);
+    return ckpt_find(c, buf, NULL) != NULL;
+}
+
 int cmd_inspect_run(const char *path, int print)
 {
     char err[ERRLEN];
@@ -141,12 +158,17 @@ int cmd_inspect_run(const char *path, int print)
             if (owned(&os, t))
                 continue;
             nother++;
-            if (t->dtype == ST_F8_E4M3 && ends_with(t->name, "weight_scale")) {
-                cmd_error("tensor '%s': block scales without a packed weight next to them", t->name);
-                problems++;
-            } else if (ends_with(t->name, "weight_scale_2") || ends_with(t->name, "weight_global_scale")) {
-                cmd_error("tensor '%s': global scale without a packed weight next to it", t->name);
-                problems++;
+            /* Scales with no packed weight at all (a layer that failed its checks has already
+             * been reported once through its packed weight). */
+            if (!has_codes_for(&c, t->name, "weight_scale") && !has_codes_for(&c, t->name, "weight_scale_2") &&
+                !has_codes_for(&c, t->name, "weight_global_scale")) {
+                if (t->dtype == ST_F8_E4M3 && ends_with(t->name, "weight_scale")) {
+                    cmd_error("tensor '%s': block scales without a packed weight next to them", t->name);
+                    problems++;
+                } else if (ends_with(t->name, "weight_scale_2") || ends_with(t->name, "weight_global_scale")) {
+                    cmd_error("tensor '%s': global scale without a packed weight next to it", t->name);
+                    problems++;
+                }
             }
             if (print) {
                 char sh[128];

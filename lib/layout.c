@@ -7,7 +7,7 @@ static int round_up_ok(int64_t v, int64_t m, int64_t *out)
 {
     if (v > INT64_MAX - (m - 1))
         return 0;
-    *out = (v + m - 1) / m * m;
+    *out = (v + (m - 1)) / m * m; /* v + m alone may overflow */
     return 1;
 }
 

@@ -1,5 +1,6 @@
 /* test_formats_slow.c - every float32 bit pattern (all 2^32) through nvfp4_e2m1_from_float,
- * nvfp4_e4m3_from_float, their f32 array forms and nvfp4_float_to_f16 / nvfp4_float_to_bf16,
+ * nvfp4_e4m3_from_float, their f32 array forms, nvfp4_float_to_f16 / nvfp4_float_to_bf16 and
+ * nvfp4_e8m0_from_amax (both modes),
  * against the independent double-based formulation in ref_rounding.h. Suite 'slow'.
  *
  * The range is split across threads (NVFP4_SLOW_THREADS, default 2). Walking the patterns in
@@ -23,14 +24,14 @@
 
 typedef struct {
     uint64_t begin, end;      /* bit patterns [begin, end) */
-    uint64_t bad_e2m1, bad_e4m3, bad_f16, bad_bf16, bad_array;
+    uint64_t bad_e2m1, bad_e4m3, bad_f16, bad_bf16, bad_array, bad_e8m0;
     uint32_t first_bad;       /* first failing pattern */
     int status;               /* first non-OK array status */
 } slice;
 
 static void note_bad(slice *s, uint32_t u, uint64_t *counter)
 {
-    if (s->bad_e2m1 + s->bad_e4m3 + s->bad_f16 + s->bad_bf16 + s->bad_array == 0)
+    if (s->bad_e2m1 + s->bad_e4m3 + s->bad_f16 + s->bad_bf16 + s->bad_array + s->bad_e8m0 == 0)
         s->first_bad = u;
     (*counter)++;
 }
@@ -65,6 +66,18 @@ static void *run_slice(void *arg)
                 note_bad(s, u, &s->bad_e4m3);
             if (c2[i] != w2 || c4[i] != w4)
                 note_bad(s, u, &s->bad_array);
+            /* E8M0 exponent choice: every finite amax ≥ 0; everything else is refused */
+            uint8_t e_r = 0xEE, e_f = 0xEE;
+            nvfp4_status sr = nvfp4_e8m0_from_amax(x[i], NVFP4_E8M0_RCEIL, &e_r);
+            nvfp4_status sf = nvfp4_e8m0_from_amax(x[i], NVFP4_E8M0_FLOOR, &e_f);
+            if (u < 0x7F800000u || u == 0x80000000u) {
+                if (sr != NVFP4_OK || sf != NVFP4_OK || e_r != ref_e8m0_from_amax(x[i], 0) ||
+                    e_f != ref_e8m0_from_amax(x[i], 1))
+                    note_bad(s, u, &s->bad_e8m0);
+            } else if (sr != NVFP4_ERR_INVALID_VALUE || sf != NVFP4_ERR_INVALID_VALUE || e_r != 0xEE ||
+                       e_f != 0xEE) {
+                note_bad(s, u, &s->bad_e8m0);
+            }
             uint16_t h = nvfp4_float_to_f16(x[i]), b = nvfp4_float_to_bf16(x[i]);
             if (isnan(v)) {
                 if (!ref_f16_isnan(h))
@@ -115,15 +128,16 @@ static void test_every_float32(void **state)
     uint64_t bad = 0;
     for (int t = 0; t < nt; t++) {
         pthread_join(th[t], NULL);
-        uint64_t b = sl[t].bad_e2m1 + sl[t].bad_e4m3 + sl[t].bad_f16 + sl[t].bad_bf16 + sl[t].bad_array;
+        uint64_t b = sl[t].bad_e2m1 + sl[t].bad_e4m3 + sl[t].bad_f16 + sl[t].bad_bf16 + sl[t].bad_array +
+                     sl[t].bad_e8m0;
         if (b || sl[t].status)
             fprintf(stderr,
-                    "slice %d: e2m1 %llu, e4m3 %llu, f16 %llu, bf16 %llu, array %llu mismatches; "
+                    "slice %d: e2m1 %llu, e4m3 %llu, f16 %llu, bf16 %llu, array %llu, e8m0 %llu mismatches; "
                     "first 0x%08X (%a); status %d\n",
                     t, (unsigned long long)sl[t].bad_e2m1, (unsigned long long)sl[t].bad_e4m3,
                     (unsigned long long)sl[t].bad_f16, (unsigned long long)sl[t].bad_bf16,
-                    (unsigned long long)sl[t].bad_array, sl[t].first_bad, (double)ref_u2f(sl[t].first_bad),
-                    sl[t].status);
+                    (unsigned long long)sl[t].bad_array, (unsigned long long)sl[t].bad_e8m0, sl[t].first_bad,
+                    (double)ref_u2f(sl[t].first_bad), sl[t].status);
         bad += b;
         assert_int_equal(sl[t].status, 0);
     }

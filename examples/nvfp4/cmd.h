@@ -34,12 +34,14 @@ typedef struct q_opts {
     int recipe;                       /* NVFP4_RECIPE_EXACT / _MODELOPT (max only) */
     double input_scale;               /* > 0: write input_scale for every layer */
     int rounder_iters;                /* 0 = the rounder's default */
+    const char *calib;                /* faar/gptq: safetensors with <module>.gram or <module>.inputs */
     int progress;                     /* -1 auto (tty), 0 plain lines, 1 bar */
     int quiet;                        /* no per-tensor lines and no table */
     /* results */
     layer_result *res;
     int nres;
     int64_t kept;
+    int identity_layers;              /* faar/gptq layers without calibration data */
     double seconds;
     uint64_t bytes_in, bytes_out;
 } q_opts;

@@ -251,6 +251,7 @@ typedef struct qstate {
     size_t aligned_cap;
     float *deq;
     size_t deq_cap;
+    const ckpt *calib;
     char err[ERRLEN];
 } qstate;
 
@@ -300,7 +301,60 @@ static int measure_error(qstate *s, const st_tensor *t, const void *src, float g
 }
 
 #ifdef NVFP4_CMD_HAVE_ROUNDER
-static nvfp4_status run_rounder(qstate *s, const st_tensor *t, const void *src, float *gs)
+/* Calibration for the rounder: "<module>.gram" F32 [in, in] (H = XᵀX/n) or "<module>.inputs"
+ * [n, in] samples (F32/F16/BF16) from the --calibration file; without either the identity Gram
+ * matrix, which makes the loss the plain squared error of the weights. */
+static nvfp4_status set_calibration(qstate *s, nvfp4_rounder *r, const char *module, int64_t cols, int *identity)
+{
+    char name[4200];
+    const st_tensor *t = NULL;
+    *identity = 0;
+    if (s->calib) {
+        snprintf(name, sizeof name, "%s.gram", module);
+        t = ckpt_find(s->calib, name, NULL);
+        if (t) {
+            if (t->dtype != ST_F32 || t->ndim != 2 || t->shape[0] != cols || t->shape[1] != cols) {
+                snprintf(s->err, sizeof s->err, "calibration tensor '%.300s': expected F32 [%lld, %lld]", name,
+                         (long long)cols, (long long)cols);
+                return NVFP4_ERR_SHAPE;
+            }
+        } else {
+            snprintf(name, sizeof name, "%s.inputs", module);
+            t = ckpt_find(s->calib, name, NULL);
+            if (t && (!is_float_dtype(t->dtype) || t->ndim != 2 || t->shape[1] != cols || t->shape[0] < 1)) {
+                snprintf(s->err, sizeof s->err, "calibration tensor '%.300s': expected [n, %lld] F32/F16/BF16", name,
+                         (long long)cols);
+                return NVFP4_ERR_SHAPE;
+            }
+        }
+    }
+    nvfp4_status st;
+    if (t) {
+        float *buf = malloc((size_t)t->numel * sizeof *buf);
+        if (!buf)
+            return NVFP4_ERR_OUT_OF_MEMORY;
+        tensor_to_float(t, buf);
+        if (t->shape[0] == t->shape[1] && strstr(t->name, ".gram"))
+            st = nvfp4_rounder_set_gram(r, buf, cols, cols);
+        else
+            st = nvfp4_rounder_add_samples(r, s->ctx, NVFP4_DTYPE_F32, buf, t->shape[0], cols);
+        free(buf);
+        if (st != NVFP4_OK)
+            snprintf(s->err, sizeof s->err, "calibration tensor '%.200s': %.200s", t->name, nvfp4_rounder_last_error_message(r));
+        return st;
+    }
+    float *H = calloc((size_t)(cols * cols), sizeof(float));
+    if (!H)
+        return NVFP4_ERR_OUT_OF_MEMORY;
+    for (int64_t i = 0; i < cols; i++)
+        H[i * cols + i] = 1.0f;
+    st = nvfp4_rounder_set_gram(r, H, cols, cols);
+    free(H);
+    *identity = 1;
+    return st;
+}
+
+static nvfp4_status run_rounder(qstate *s, const st_tensor *t, const char *module, const void *src, float *gs)
 {
     int64_t rows = t->shape[0], cols = t->shape[1];
     nvfp4_rounder *r = NULL;
@@ -309,24 +363,16 @@ static nvfp4_status run_rounder(qstate *s, const st_tensor *t, const void *src, 
         snprintf(s->err, sizeof s->err, "%s", "nvfp4_rounder_create failed");
         return st;
     }
-    /* No calibration activations are given to the command: the identity Gram matrix makes the
-     * H-weighted loss the plain squared error of the weights. */
-    float *H = calloc((size_t)(cols * cols), sizeof(float));
-    if (!H) {
-        nvfp4_rounder_destroy(r);
-        return NVFP4_ERR_OUT_OF_MEMORY;
-    }
-    for (int64_t i = 0; i < cols; i++)
-        H[i * cols + i] = 1.0f;
-    st = nvfp4_rounder_set_gram(r, H, cols, cols);
-    free(H);
+    int identity = 0;
+    st = set_calibration(s, r, module, cols, &identity);
+    s->o->identity_layers += identity;
     if (st == NVFP4_OK && s->o->rounder_iters > 0 && s->o->method == M_FAAR)
         st = nvfp4_rounder_set_int(r, NVFP4_R_ITERATIONS, s->o->rounder_iters);
     if (st == NVFP4_OK)
         st = nvfp4_rounder_set_quantizer(r, s->q);
     if (st == NVFP4_OK)
         st = nvfp4_rounder_run(r, s->ctx, lib_dtype(t->dtype), src, cols, s->codes, s->scales, gs);
-    if (st != NVFP4_OK)
+    if (st != NVFP4_OK && !s->err[0])
         snprintf(s->err, sizeof s->err, "%s", nvfp4_rounder_last_error_message(r));
     nvfp4_rounder_destroy(r);
     return st;
@@ -365,7 +411,7 @@ static int quantize_item(qstate *s, out_shard *sh, const item *it, progress *pg)
     s->err[0] = '\0';
     if (methods[o->method].rounder) {
 #ifdef NVFP4_CMD_HAVE_ROUNDER
-        st = run_rounder(s, t, src, &gs);
+        st = run_rounder(s, t, it->module, src, &gs);
 #else
         st = NVFP4_ERR_UNSUPPORTED;
 #endif
@@ -695,6 +741,24 @@ int cmd_quantize_run(q_opts *o)
         cJSON_Delete(ignore);
         return 1;
     }
+    ckpt calib;
+    memset(&calib, 0, sizeof calib);
+    if (o->calib) {
+        if (!methods[o->method].rounder) {
+            cmd_error("--calibration applies to --method faar and gptq only");
+            ckpt_close(&in);
+            cJSON_Delete(ignore);
+            return 1;
+        }
+        if (ckpt_open(&calib, o->calib, err, sizeof err) != 0) {
+            cmd_error("%s", err);
+            ckpt_close(&in);
+            cJSON_Delete(ignore);
+            return 1;
+        }
+        s.calib = &calib;
+    }
+    o->identity_layers = 0;
     nvfp4_status st = nvfp4_context_create(&s.ctx, NVFP4_BACKEND_CPU);
     if (st == NVFP4_OK)
         st = nvfp4_context_set_int(s.ctx, NVFP4_CTX_THREADS, o->threads);
@@ -990,6 +1054,10 @@ int cmd_quantize_run(q_opts *o)
             printf("%d layers (%s): mean rel.err %.4e, worst %.4e, whole model %.4e (SQNR %.2f dB)\n", o->nres,
                    method_name(o->method), sum_rel / o->nres, worst, all, all > 0 ? -10.0 * log10(all) : INFINITY);
         }
+        if (o->identity_layers)
+            printf("note: %d layer%s had no calibration data (--calibration): %s used the identity Gram matrix, "
+                   "i.e. the plain weight error\n", o->identity_layers, o->identity_layers == 1 ? "" : "s",
+                   method_name(o->method));
         char a[32], b[32], c[32];
         printf("read %s, wrote %s (%s) in %.2f s (%s/s); %lld tensors kept as they were\n",
                human_bytes((double)o->bytes_in, a, sizeof a), human_bytes((double)o->bytes_out, b, sizeof b),
@@ -1027,6 +1095,7 @@ out:
     nvfp4_quantizer_destroy(s.q);
     nvfp4_context_destroy(s.ctx);
     ckpt_close(&in);
+    ckpt_close(&calib);
     cJSON_Delete(ignore);
     return rc;
 }
@@ -1037,12 +1106,14 @@ static void quantize_usage(FILE *f)
             "usage: nvfp4 quantize IN OUT [--method M] [--format modelopt|compressed-tensors]\n"
             "                            [--exclude PATTERN]... [--no-default-excludes] [--threads N]\n"
             "                            [--backend cpu|cuda] [--recipe exact|modelopt] [--input-scale S]\n"
-            "                            [--iterations N] [--progress|--no-progress] [--quiet]\n"
+            "                            [--iterations N] [--calibration FILE] [--progress|--no-progress]\n"
+            "                            [--quiet]\n"
             "  IN   a .safetensors file, a model.safetensors.index.json, or a directory holding either\n"
             "  OUT  a .safetensors file (single-file input) or a directory (sharded input, or OUT/)\n"
             "  --method      max (default), 4over6, soar, soar_cjso, soar_dss, sweep, faar, gptq\n"
-            "                faar/gptq get no calibration activations from the command: they use the\n"
-            "                identity Gram matrix (the plain weight error)\n"
+            "  --calibration FILE  (faar, gptq) safetensors holding, per module M, M.gram F32 [in, in]\n"
+            "                (H = X^T X / n) or M.inputs [n, in] activation samples; a module without\n"
+            "                either uses the identity Gram matrix (the plain weight error)\n"
             "  --exclude     fnmatch pattern on module or tensor names, kept unquantised; by default\n"
             "                *embed* and *lm_head* are kept too (--no-default-excludes quantises them)\n"
             "  --threads     worker threads, 0 = one per CPU (default 0)\n"
@@ -1155,6 +1226,13 @@ int cmd_quantize(int argc, char **argv)
                 goto bad;
             }
             o.rounder_iters = (int)n;
+            i++;
+        } else if (strcmp(a, "--calibration") == 0) {
+            if (!v) {
+                cmd_error("--calibration needs a file");
+                goto bad;
+            }
+            o.calib = v;
             i++;
         } else if (strcmp(a, "--progress") == 0) {
             o.progress = 1;

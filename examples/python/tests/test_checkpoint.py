@@ -381,3 +381,38 @@ def test_demo_runs(nvfp4_cmd, tmp_path):
     rows = [l.split() for l in p.stdout.splitlines() if l.startswith(("max ", "4over6 "))]
     assert rows and all(float(r[1]) < 0.02 for r in rows)
     run(nvfp4_cmd, "inspect", tmp_path / "demo" / "max" / "model.safetensors")
+
+
+@pytest.mark.skipif(not nvfp4.has_rounder(), reason="no rounder in this libnvfp4")
+def test_calibration_file_steers_gptq(nvfp4_cmd, src, tmp_path):
+    path, orig = src
+    rng = np.random.default_rng(8)
+    m_in, m_gram = "model.layers.0.mlp.up_proj", "model.layers.0.mlp.down_proj"
+    X1 = (rng.standard_normal((256, 4)) @ rng.standard_normal((4, 48)) + 0.1 * rng.standard_normal((256, 48)))
+    X2 = (rng.standard_normal((256, 4)) @ rng.standard_normal((4, 96)) + 0.1 * rng.standard_normal((256, 96)))
+    H2 = (X2.T @ X2 / 256).astype(np.float32)
+    calib = tmp_path / "calib.safetensors"
+    save_file({m_in + ".inputs": X1.astype(np.float32), m_gram + ".gram": H2}, str(calib))
+    out_dir = tmp_path / "gptq"
+    out_dir.mkdir()
+    p = run(nvfp4_cmd, "quantize", path, out_dir / "m.safetensors", "--method", "gptq", "--calibration", calib,
+            "--no-progress")
+    assert "1 layer had no calibration data" in p.stdout  # q_proj
+    t, _ = load(str(out_dir / "m.safetensors"))
+    H1 = X1.T @ X1 / 256
+    for m, H in ((m_in, H1), (m_gram, H2.astype(np.float64))):
+        W = orig[m + ".weight"].astype(np.float64)
+        q_g = nvfp4.dequantize(t[m + ".weight"], t[m + ".weight_scale"].view(np.uint8),
+                               float(t[m + ".weight_scale_2"]), cols=W.shape[1])
+        q_r = nvfp4.dequantize(*nvfp4.quantize(orig[m + ".weight"]), cols=W.shape[1])
+        l_g = np.trace((q_g - W) @ H @ (q_g - W).T)
+        l_r = np.trace((q_r - W) @ H @ (q_r - W).T)
+        assert l_g < l_r
+    bad = tmp_path / "bad-calib.safetensors"
+    save_file({m_gram + ".gram": np.eye(5, dtype=np.float32)}, str(bad))
+    out = tmp_path / "x" / "m.safetensors"
+    out.parent.mkdir()
+    p = run(nvfp4_cmd, "quantize", path, out, "--method", "gptq", "--calibration", bad, "--no-progress", check=False)
+    errors = [l for l in p.stderr.splitlines() if l.startswith("nvfp4: error:")]
+    assert p.returncode == 1 and len(errors) == 1 and m_gram + ".gram" in errors[0]
+    assert not out.exists()

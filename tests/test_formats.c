@@ -17,6 +17,7 @@
 #include "ref_rounding.h"
 
 #define N16 65536
+#define CANARY_BYTE 0xA5
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 static uint32_t rng32(void)
@@ -390,6 +391,51 @@ static void test_float_to_half_rounding(void **state)
     assert_int_equal(nvfp4_float_to_bf16(FLT_MAX), 0x7F80);       /* rounds up to Inf */
 }
 
+/* Short and misaligned arrays (vector loops' heads and tails): every n in 0..80 at every start
+ * offset 0..7, all three source types, canaries after the last output byte. */
+static void test_array_lengths_and_offsets(void **state)
+{
+    (void)state;
+    enum { MAXN = 80, OFF = 8 };
+    float f[MAXN + OFF];
+    uint16_t h[MAXN + OFF], b[MAXN + OFF];
+    uint8_t o2[MAXN + OFF + 8], o4[MAXN + OFF + 8];
+    for (int i = 0; i < MAXN + OFF; i++) {
+        uint32_t r = rng32();
+        f[i] = (r & 7) == 0 ? ref_u2f(rng32()) : (float)((double)(int32_t)r / 2147483648.0 * 8.0);
+        h[i] = (uint16_t)rng32();
+        b[i] = (uint16_t)rng32();
+    }
+    f[3] = NAN;
+    f[5] = -INFINITY;
+    for (int32_t dt = 0; dt < 3; dt++)
+        for (int off = 0; off < OFF; off++)
+            for (int n = 0; n <= MAXN; n++) {
+                const void *src = dt == NVFP4_DTYPE_F32 ? (const void *)(f + off)
+                                  : dt == NVFP4_DTYPE_F16 ? (const void *)(h + off)
+                                                          : (const void *)(b + off);
+                memset(o2, CANARY_BYTE, sizeof o2);
+                memset(o4, CANARY_BYTE, sizeof o4);
+                assert_int_equal(nvfp4_e2m1_from_array(dt, src, n, o2 + off), NVFP4_OK);
+                assert_int_equal(nvfp4_e4m3_from_array(dt, src, n, o4 + off), NVFP4_OK);
+                for (int i = 0; i < n; i++) {
+                    double v = dt == NVFP4_DTYPE_F32   ? (double)f[off + i]
+                               : dt == NVFP4_DTYPE_F16 ? ref_f16_value(h[off + i])
+                                                       : ref_bf16_value(b[off + i]);
+                    assert_int_equal(o2[off + i], ref_e2m1(v));
+                    assert_int_equal(o4[off + i], ref_e4m3(v));
+                }
+                for (int i = 0; i < off; i++) {
+                    assert_int_equal(o2[i], CANARY_BYTE);
+                    assert_int_equal(o4[i], CANARY_BYTE);
+                }
+                for (int i = off + n; i < (int)sizeof o2; i++) {
+                    assert_int_equal(o2[i], CANARY_BYTE);
+                    assert_int_equal(o4[i], CANARY_BYTE);
+                }
+            }
+}
+
 /* ---- packing ----------------------------------------------------------------------------- */
 
 static void test_pack_unpack(void **state)
@@ -433,6 +479,7 @@ int main(void)
         cmocka_unit_test(test_f16_round_trip),
         cmocka_unit_test(test_bf16_round_trip),
         cmocka_unit_test(test_float_to_half_rounding),
+        cmocka_unit_test(test_array_lengths_and_offsets),
         cmocka_unit_test(test_pack_unpack),
     };
     return cmocka_run_group_tests_name("formats", tests, NULL, NULL);

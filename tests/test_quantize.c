@@ -409,6 +409,20 @@ static void test_max_exact_bf16(void **state)
     run_shapes(&o, NVFP4_DTYPE_BF16);
 }
 
+/* Every width 1..70 (vector kernels' tails), row padding in ld, two thread counts. */
+static void test_many_widths(void **state)
+{
+    (void)state;
+    ref_opts o = {NVFP4_FORMAT_NVFP4, NVFP4_RECIPE_EXACT, NVFP4_E8M0_RCEIL, 0, 0.0f};
+    for (int64_t cols = 1; cols <= 70; cols++) {
+        check_case(&o, NVFP4_DTYPE_F32, 3, cols, cols + (cols % 3), 1000 + cols, 1 + (int)(cols % 2));
+        check_case(&o, NVFP4_DTYPE_BF16, 2, cols, cols, 2000 + cols, 1);
+    }
+    o.format = NVFP4_FORMAT_MXFP4;
+    for (int64_t cols = 1; cols <= 70; cols += 3)
+        check_case(&o, NVFP4_DTYPE_F16, 2, cols, cols + 1, 3000 + cols, 1);
+}
+
 static void test_modelopt(void **state)
 {
     (void)state;
@@ -731,7 +745,8 @@ int main(void)
     ref_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_max_exact_f32),    cmocka_unit_test(test_max_exact_f16),
-        cmocka_unit_test(test_max_exact_bf16),   cmocka_unit_test(test_modelopt),
+        cmocka_unit_test(test_max_exact_bf16),   cmocka_unit_test(test_many_widths),
+        cmocka_unit_test(test_modelopt),
         cmocka_unit_test(test_modelopt_specifics), cmocka_unit_test(test_global_scale),
         cmocka_unit_test(test_mxfp4),            cmocka_unit_test(test_saturate_policy),
         cmocka_unit_test(test_layout_128x4),     cmocka_unit_test(test_threads_identical),

@@ -416,3 +416,27 @@ def test_calibration_file_steers_gptq(nvfp4_cmd, src, tmp_path):
     errors = [l for l in p.stderr.splitlines() if l.startswith("nvfp4: error:")]
     assert p.returncode == 1 and len(errors) == 1 and m_gram + ".gram" in errors[0]
     assert not out.exists()
+
+
+def test_interrupt_leaves_nothing_behind(nvfp4_cmd, tmp_path):
+    import signal
+    import time
+    rng = np.random.default_rng(9)
+    tensors = {"model.layers.%d.mlp.up_proj.weight" % i: rng.standard_normal((256, 512)).astype(np.float32)
+               for i in range(8)}
+    save_file(tensors, str(tmp_path / "in.safetensors"))
+    for out in (tmp_path / "o" / "m.safetensors", tmp_path / "dir-out"):
+        (tmp_path / "o").mkdir(exist_ok=True)
+        method = ["--method", "faar", "--iterations", "1000000"] if nvfp4.has_rounder() else ["--method", "soar"]
+        args = [nvfp4_cmd, "quantize", str(tmp_path / "in.safetensors"), str(out) + ("/" if "dir" in out.name else "")]
+        p = subprocess.Popen(args + method + ["--no-progress"], stderr=subprocess.PIPE, stdout=subprocess.PIPE)
+        time.sleep(1.0)
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+        p.communicate(timeout=60)
+        if p.returncode == 0:
+            pytest.skip("finished before the signal")
+        assert p.returncode == -signal.SIGINT
+        assert not out.exists()
+        leftovers = [f for d in (tmp_path, tmp_path / "o") for f in os.listdir(d) if ".tmp." in f]
+        assert not leftovers

@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""Writes the small seed inputs of tests/fuzz/corpus/ (run once; the files are checked in).
+
+Each seed is a byte string in the harness's own input layout (see the fz_u8 reads at the top of
+each harness): a few shapes, methods, flags and float patterns that reach the main paths quickly.
+"""
+import os
+import struct
+
+here = os.path.dirname(os.path.abspath(__file__))
+
+
+def put(harness, name, data):
+    d = os.path.join(here, 'corpus', harness)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), 'wb') as f:
+        f.write(bytes(data))
+
+
+def f32(x):
+    return struct.pack('<f', x)
+
+
+def raw_floats(vals):
+    out = b''
+    for v in vals:
+        out += b'\x00' + f32(v)  # fz_float mode 0: raw bits
+    return out
+
+
+vals = [0.0, -0.0, 0.3, -1.7, 2.5, 5.0, 6.0, 100.0, 1e-3, -448.0, 3.5, 0.75, 1.25, -0.25, 7.0, 1e-40]
+# quantize: method, shape, cols, ld, dtype, flags, flags2, nparams, then (importance), emode, elements
+for method in range(6):
+    for flags in (0x00, 0x01, 0x04, 0x40, 0x24, 0x81):
+        hdr = bytes([method, 1, 31, 1, 0, flags, 0x00, 0])
+        imp = bytes([0] * 32) if flags & 0x20 else b''
+        put('quantize', 'm%d_f%02x' % (method, flags), hdr + imp + b'\x00' + raw_floats(vals * 4))
+put('quantize', 'mx', bytes([0, 2, 63, 0, 0, 0x02, 0, 0]) + b'\x00' + raw_floats(vals * 8))
+put('quantize', 'modelopt', bytes([0, 2, 40, 0, 0, 0x08, 0, 0]) + b'\x00' + raw_floats(vals * 6))
+put('quantize', 'f16', bytes([0, 3, 20, 2, 1, 0x04, 0, 0]) + b'\x01' + bytes(range(200)))
+put('quantize', 'bf16', bytes([1, 3, 20, 2, 2, 0x04, 0, 0]) + b'\x01' + bytes(range(200)))
+put('quantize', 'tile', bytes([0, 0xC2, 7, 0, 0, 0x01, 0, 0]) + b'\x01' + bytes(range(256)) * 8)
+put('quantize', 'gscale', bytes([0, 1, 15, 0, 0, 0, 0, 1, 150, 1, 9]) + b'\x00' + raw_floats(vals))
+put('quantize', 'badshape', bytes([0, 1, 15, 0, 0, 0, 0x0C, 0]))
+
+# dequantize: format, layout, dtype, rows, cols, ld, flags, global scale (fz_float), codes, smode, scales
+for fmt in (0, 1):
+    for lay in (0, 1):
+        for dt in (0, 1, 2):
+            put('dequantize', 'f%d_l%d_d%d' % (fmt, lay, dt),
+                bytes([fmt, lay, dt, 2, 47, 1, 0x07]) + b'\x01\x0e' + bytes(range(256)) + b'\x00' + bytes(range(0, 256, 3)))
+put('dequantize', 'badscale', bytes([0, 0, 0, 1, 16, 0, 0x01]) + b'\x01\x0e' + bytes(8) + b'\x01' + b'\x7f')
+put('dequantize', 'nan_gs', bytes([0, 0, 0, 1, 16, 0, 0x00]) + b'\x01\xff' + bytes(8) + b'\x00' + b'\x38')
+
+# layout: what, (buffers: rows, sc, bytes, mode), sizes...
+put('layout', 'small', bytes([0x01, 5, 3]) + bytes(range(15)) + b'\x01' + bytes(40))
+put('layout', 'tiles', bytes([0x21, 130, 5]) + bytes(range(256)) * 3 + b'\x03' + bytes(40))
+put('layout', 'edges', bytes([0xE0]) + bytes([0, 0, 18, 18, 20, 21, 22]) * 8)
+
+# convert: what, then per scalar (fz_float, byte, u16), arrays, status
+put('convert', 'scalars', bytes([0x07]) + b''.join(b'\x01' + bytes([k]) + bytes([k * 7 % 256]) + struct.pack('<H', k * 331 % 65536) for k in range(8)))
+put('convert', 'arrays', bytes([0x08]) + b'\x01\x00\x38\x00' + bytes([0, 40, 0]) + bytes(range(256)) * 2)
+put('convert', 'arrays_f16', bytes([0x08]) + b'\x01\x00\x38\x00' + bytes([1, 33, 0x80]) + bytes(range(256)))
+put('convert', 'nan', bytes([0x00, 0x01, 255, 0x7f, 0x00, 0x7e]))

@@ -40,27 +40,33 @@ static inline double blk_err(const float *x, const float *h, const uint8_t *c, f
     return e;
 }
 
-/* Codes for scale byte b at α (the coupled recipe) and their error. */
-static inline double coupled(const float *x, const float *h, float a, uint8_t b, float alpha, uint8_t *c)
-{
-    nvfp4i_encode_block(x, 16, a, b, alpha, c);
-    return blk_err(x, h, c, nvfp4i_e4m3_to_float(b), alpha);
-}
+/* E2M1 values by code (nvfp4i_e2m1_to_float as a table, for the hot loops). */
+static const float e2m1_tab[16] = {0.0f,  0.5f,  1.0f,  1.5f,  2.0f,  3.0f,  4.0f,  6.0f,
+                                   -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};
 
-/* Σ h x q and Σ h q² of a block's codes (float64). */
-static inline void ls_sums(const float *x, const float *h, const uint8_t *c, double *sxq, double *sqq)
+/* The coupled codes of byte b at α, their decoded error (the same sum as nvfp4i_block_sse())
+ * and the least-squares sums Σ h x q, Σ h q², in one pass. */
+static inline double eval_block(const float *x, const float *h, float a, uint8_t b, float alpha, uint8_t *c,
+                                double *sxq, double *sqq)
 {
-    double a = 0.0, b = 0.0;
+    const float f = nvfp4i_e4m3_to_float(b);
+    const float inv = nvfp4i_block_inv(a, f, alpha);
+    for (int i = 0; i < 16; i++)
+        c[i] = nvfp4i_encode(x[i], inv);
+    double e = 0.0, s1 = 0.0, s2 = 0.0;
     for (int i = 0; i < 16; i++) {
         if (!nvfp4i_isfinite(x[i]))
             continue;
-        double w = h ? (double)h[i] : 1.0;
-        double v = (double)nvfp4i_e2m1_to_float(c[i]);
-        a += w * (double)x[i] * v;
-        b += w * v * v;
+        const double w = h ? (double)h[i] : 1.0;
+        const float v = e2m1_tab[c[i]];
+        const double d = (double)((v * f) * alpha) - (double)x[i];
+        e += w * d * d;
+        s1 += w * (double)x[i] * (double)v;
+        s2 += w * (double)v * (double)v;
     }
-    *sxq = a;
-    *sqq = b;
+    *sxq = s1;
+    *sqq = s2;
+    return e;
 }
 
 /* The E4M3 bytes on either side of a positive value D: *lo ≤ D ≤ *hi (equal when exact or
@@ -93,44 +99,6 @@ static inline uint8_t max_byte_at(float a, float alpha)
 static const double dss_t[7] = {0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0};
 static const double dss_mag[8] = {0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0};
 
-typedef struct {
-    double key;
-    int i;
-} dss_ev;
-
-static inline void heap_push(dss_ev *h, int *n, double key, int i)
-{
-    int j = (*n)++;
-    while (j > 0) {
-        int p = (j - 1) / 2;
-        if (h[p].key <= key)
-            break;
-        h[j] = h[p];
-        j = p;
-    }
-    h[j].key = key;
-    h[j].i = i;
-}
-
-static inline dss_ev heap_pop(dss_ev *h, int *n)
-{
-    dss_ev top = h[0], last = h[--(*n)];
-    int j = 0;
-    for (;;) {
-        int l = 2 * j + 1;
-        if (l >= *n)
-            break;
-        int m = l + 1 < *n && h[l + 1].key < h[l].key ? l + 1 : l;
-        if (h[m].key >= last.key)
-            break;
-        h[j] = h[m];
-        j = m;
-    }
-    if (*n > 0)
-        h[j] = last;
-    return top;
-}
-
 /* Best stored byte for fixed codes with sums (Σhxq, Σhq², Σhx²): the LS scale's two E4M3
  * neighbours, scored in closed form; returns the error, *b the byte. */
 static inline double dss_eval(double sxq, double sqq, double sxx, float alpha, uint8_t *b)
@@ -155,69 +123,134 @@ static inline double dss_eval(double sxq, double sqq, double sxx, float alpha, u
     return e;
 }
 
+/* Index of the smallest of 16 keys (any of equal ones): a branch-free tree the compiler can
+ * keep in vector registers, since which element crosses next is unpredictable. */
+static inline int argmin16_c(const double *v, double *out)
+{
+    double a[8], b[4], c[2];
+    int ia[8], ib[4], ic[2];
+    for (int j = 0; j < 8; j++) {
+        int s = v[j + 8] < v[j];
+        a[j] = s ? v[j + 8] : v[j];
+        ia[j] = s ? j + 8 : j;
+    }
+    for (int j = 0; j < 4; j++) {
+        int s = a[j + 4] < a[j];
+        b[j] = s ? a[j + 4] : a[j];
+        ib[j] = s ? ia[j + 4] : ia[j];
+    }
+    for (int j = 0; j < 2; j++) {
+        int s = b[j + 2] < b[j];
+        c[j] = s ? b[j + 2] : b[j];
+        ic[j] = s ? ib[j + 2] : ib[j];
+    }
+    int s = c[1] < c[0];
+    *out = s ? c[1] : c[0];
+    return s ? ic[1] : ic[0];
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define SOAR_AVX2 1
+/* The same argmin with AVX2: the minimum broadcast to every lane, then the first lane that
+ * holds it. */
+__attribute__((target("avx2"))) static inline int argmin16_avx2(const double *v, double *out)
+{
+    __m256d a0 = _mm256_loadu_pd(v), a1 = _mm256_loadu_pd(v + 4), a2 = _mm256_loadu_pd(v + 8),
+            a3 = _mm256_loadu_pd(v + 12);
+    __m256d m = _mm256_min_pd(_mm256_min_pd(a0, a1), _mm256_min_pd(a2, a3));
+    m = _mm256_min_pd(m, _mm256_permute_pd(m, 5));
+    m = _mm256_min_pd(m, _mm256_permute2f128_pd(m, m, 1));
+    unsigned mask = (unsigned)_mm256_movemask_pd(_mm256_cmp_pd(a0, m, _CMP_EQ_OQ)) |
+                    (unsigned)_mm256_movemask_pd(_mm256_cmp_pd(a1, m, _CMP_EQ_OQ)) << 4 |
+                    (unsigned)_mm256_movemask_pd(_mm256_cmp_pd(a2, m, _CMP_EQ_OQ)) << 8 |
+                    (unsigned)_mm256_movemask_pd(_mm256_cmp_pd(a3, m, _CMP_EQ_OQ)) << 12;
+    *out = _mm256_cvtsd_f64(m);
+    return __builtin_ctz(mask);
+}
+static int soar_have_avx2(void) { return __builtin_cpu_supports("avx2"); }
+#else
+#define SOAR_AVX2 0
+#endif
+
 /* DSS on one block: the exact search over Δq ∈ [wlo·Δref, whi·Δref], Δref = a/(6α) (the
  * unrounded MAX scale, i.e. the block amax maps to y ∈ [6/whi, 6/wlo]), with the starting
  * byte(s) as candidates scored by their decoded error. Writes the codes, returns the byte.
- * O(16·7·log 16): at most 7 breakpoints per element, merged through a 16-entry heap, each
- * code change an O(1) update of Σhxq, Σhq². */
-static uint8_t dss_block(const float *x, const float *h, float a, float alpha, uint8_t start, uint8_t start2,
-                         double wlo, double whi, uint8_t *codes)
+ * Element i's code steps up at the breakpoints u = t_k·(1/|x_i|) (float64); the sweep keeps
+ * each element's next breakpoint and takes the smallest of the 16 each step (a 16-way merge,
+ * O(16·7·log 16) per block), updating Σhxq and Σhq² in O(1) per code change. Breakpoints
+ * that coincide change together (only the whole group is a realisable code set). A code set
+ * is rounded to E4M3 only when its unconstrained least-squares error Σhx² − (Σhxq)²/Σhq², a
+ * lower bound for both E4M3 neighbours, beats the best so far. The codes written are
+ * recomputed from the same breakpoint expressions, so they are exactly the set scored. */
+typedef int (*argmin_fn)(const double *v, double *out);
+
+__attribute__((always_inline)) static inline uint8_t dss_core(const float *x, const float *h, float a, float alpha,
+                                                              uint8_t start, uint8_t start2, double wlo, double whi,
+                                                              uint8_t *codes, argmin_fn argmin16)
 {
-    uint8_t cs[16], c2[16];
-    double es = coupled(x, h, a, start, alpha, cs);
+    uint8_t c2[16];
+    double t1, t2;
+    double es = eval_block(x, h, a, start, alpha, codes, &t1, &t2);
     if (start2 != start) {
-        double e2 = coupled(x, h, a, start2, alpha, c2);
+        double e2 = eval_block(x, h, a, start2, alpha, c2, &t1, &t2);
         if (e2 < es) {
             es = e2;
             start = start2;
-            memcpy(cs, c2, sizeof cs);
+            memcpy(codes, c2, sizeof c2);
         }
     }
-    memcpy(codes, cs, sizeof cs);
     if (a == 0.0f || es == 0.0)
         return start;
 
-    double ax[16], w[16], sxx = 0.0, sxq = 0.0, sqq = 0.0;
-    int m[16], nh = 0;
-    dss_ev heap[16];
+    double ax[16], rax[16], w[16], next[16], sxx = 0.0, sxq = 0.0, sqq = 0.0;
+    int m[16];
     const double u_lo = 6.0 / (whi * (double)a), u_hi = 6.0 / (wlo * (double)a);
     for (int i = 0; i < 16; i++) {
         int fin = nvfp4i_isfinite(x[i]);
         ax[i] = fin ? fabs((double)x[i]) : 0.0;
+        rax[i] = ax[i] > 0.0 ? 1.0 / ax[i] : 0.0;
         w[i] = fin ? (h ? (double)h[i] : 1.0) : 0.0;
         sxx += w[i] * ax[i] * ax[i];
         int k = 0;
         if (ax[i] > 0.0)
-            while (k < 7 && dss_t[k] / ax[i] <= u_lo)
+            while (k < 7 && dss_t[k] * rax[i] <= u_lo)
                 k++;
         m[i] = k;
         sxq += w[i] * ax[i] * dss_mag[k];
         sqq += w[i] * dss_mag[k] * dss_mag[k];
-        if (ax[i] > 0.0 && k < 7 && dss_t[k] / ax[i] < u_hi)
-            heap_push(heap, &nh, dss_t[k] / ax[i], i);
+        next[i] = ax[i] > 0.0 && k < 7 && dss_t[k] * rax[i] < u_hi ? dss_t[k] * rax[i] : INFINITY;
     }
-    uint8_t bb;
-    double best = dss_eval(sxq, sqq, sxx, alpha, &bb), p_best = u_lo;
-    while (nh > 0) {
-        dss_ev ev = heap_pop(heap, &nh);
-        int i = ev.i, k = m[i];
+    uint8_t bb = start;
+    double best = es, p_best = -1.0; /* p_best < 0: the start block is the best so far */
+    double p = u_lo;                 /* the current state holds on (p, next breakpoint) */
+    for (;;) {
+        double key;
+        int i = argmin16(next, &key);
+        if (key > p) { /* every code change at p is applied: score the state */
+            if (sxq * sxq > (sxx - best) * sqq) {
+                uint8_t b;
+                double e = dss_eval(sxq, sqq, sxx, alpha, &b);
+                if (e < best) {
+                    best = e;
+                    bb = b;
+                    p_best = p;
+                }
+            }
+            if (key == INFINITY)
+                break;
+            p = key;
+        }
+        int k = m[i];
         sxq += w[i] * ax[i] * (dss_mag[k + 1] - dss_mag[k]);
         sqq += w[i] * (dss_mag[k + 1] * dss_mag[k + 1] - dss_mag[k] * dss_mag[k]);
         m[i] = ++k;
-        if (k < 7 && dss_t[k] / ax[i] < u_hi)
-            heap_push(heap, &nh, dss_t[k] / ax[i], i);
-        if (nh > 0 && heap[0].key == ev.key)
-            continue; /* codes that change together: only the whole group is a realisable set */
-        uint8_t b;
-        double e = dss_eval(sxq, sqq, sxx, alpha, &b);
-        if (e < best) {
-            best = e;
-            bb = b;
-            p_best = ev.key;
-        }
+        double nk = k < 7 ? dss_t[k < 7 ? k : 6] * rax[i] : INFINITY;
+        next[i] = nk < u_hi ? nk : INFINITY;
     }
-    /* the codes of the best interval (p_best, next breakpoint): the same breakpoint expressions
-     * as the sweep, so exactly the set that was scored */
+    if (p_best < 0.0)
+        return start;
+    /* the codes of the best interval (p_best, next breakpoint) */
     for (int i = 0; i < 16; i++) {
         if (!nvfp4i_isfinite(x[i])) {
             c2[i] = nvfp4i_e2m1_from_float(x[i]);
@@ -225,16 +258,45 @@ static uint8_t dss_block(const float *x, const float *h, float a, float alpha, u
         }
         int k = 0;
         if (ax[i] > 0.0)
-            while (k < 7 && dss_t[k] / ax[i] <= p_best)
+            while (k < 7 && dss_t[k] * rax[i] <= p_best)
                 k++;
         c2[i] = (uint8_t)(k | ((nvfp4i_f2u(x[i]) >> 28) & 0x8u));
     }
+    /* the closed form is exact arithmetic; the decoded error decides */
     double e_dss = blk_err(x, h, c2, nvfp4i_e4m3_to_float(bb), alpha);
     if (e_dss < es) {
         memcpy(codes, c2, sizeof c2);
         return bb;
     }
     return start;
+}
+
+static uint8_t dss_block_c(const float *x, const float *h, float a, float alpha, uint8_t start, uint8_t start2,
+                           double wlo, double whi, uint8_t *codes)
+{
+    return dss_core(x, h, a, alpha, start, start2, wlo, whi, codes, argmin16_c);
+}
+
+#if SOAR_AVX2
+__attribute__((target("avx2"))) static uint8_t dss_block_avx2(const float *x, const float *h, float a, float alpha,
+                                                              uint8_t start, uint8_t start2, double wlo,
+                                                              double whi, uint8_t *codes)
+{
+    return dss_core(x, h, a, alpha, start, start2, wlo, whi, codes, argmin16_avx2);
+}
+#endif
+
+static uint8_t dss_block(const float *x, const float *h, float a, float alpha, uint8_t start, uint8_t start2,
+                         double wlo, double whi, uint8_t *codes)
+{
+#if SOAR_AVX2
+    static int avx2 = -1;
+    if (avx2 < 0)
+        avx2 = soar_have_avx2();
+    if (avx2)
+        return dss_block_avx2(x, h, a, alpha, start, start2, wlo, whi, codes);
+#endif
+    return dss_block_c(x, h, a, alpha, start, start2, wlo, whi, codes);
 }
 
 /* soar_dss alone: DSS per block from the MAX scale. */
@@ -292,30 +354,32 @@ static void cj_range(void *argp, int64_t rb, int64_t re, int tid)
             } else {
                 b = g->cur[idx];
             }
-            double e = coupled(xb, hb, a, b, alpha, c);
+            double sxq, sqq;
+            double e = eval_block(xb, hb, a, b, alpha, c, &sxq, &sqq);
             loss += e;
             if (g->mode == PASS_EVAL)
                 continue;
-            double sxq, sqq;
-            ls_sums(xb, hb, c, &sxq, &sqq);
             uint8_t best = b;
             if (a > 0.0f) {
                 /* the LS scale for these codes, or the MAX scale when every code is zero */
                 double D = sqq > 0.0 ? sxq / ((double)alpha * sqq) : (double)a / (6.0 * (double)alpha);
+                /* both E4M3 neighbours, codes re-derived: the plain RNE projection of SPEC
+                 * §3.3 leaves ~5 % of the gain on the table (docs/METHODS.md) */
                 uint8_t cand[2];
                 e4m3_bracket(D, &cand[0], &cand[1]);
-                for (int j = 0; j < 2; j++) {
-                    if (cand[j] == best || (j == 1 && cand[1] == cand[0]))
+                const int nc = cand[1] == cand[0] ? 1 : 2;
+                for (int j = 0; j < nc; j++) {
+                    if (cand[j] == best)
                         continue;
-                    double e2 = coupled(xb, hb, a, cand[j], alpha, c2);
+                    double s1, s2;
+                    double e2 = eval_block(xb, hb, a, cand[j], alpha, c2, &s1, &s2);
                     if (e2 < e) {
                         e = e2;
                         best = cand[j];
-                        memcpy(c, c2, sizeof c);
+                        sxq = s1;
+                        sqq = s2;
                     }
                 }
-                if (best != b)
-                    ls_sums(xb, hb, c, &sxq, &sqq);
             }
             g->next[idx] = best;
             double f = (double)nvfp4i_e4m3_to_float(best);

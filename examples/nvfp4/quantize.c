@@ -522,6 +522,10 @@ static int add_outputs(const q_opts *o, out_shard *sh, const item *it, char *err
     return 0;
 }
 
+/* ModelOpt's names: NVFP4 is W4A4 and needs every layer's input_scale; without activation
+ * scales the checkpoint is weight-only, W4A16_NVFP4. */
+static const char *quant_algo(const q_opts *o) { return o->input_scale > 0 ? "NVFP4" : "W4A16_NVFP4"; }
+
 static cJSON *quant_config(const q_opts *o, cJSON *ignore)
 {
     cJSON *qc = cJSON_CreateObject();
@@ -561,7 +565,7 @@ static cJSON *quant_config(const q_opts *o, cJSON *ignore)
         cJSON_AddStringToObject(qc, "quant_method", "compressed-tensors");
         cJSON_AddStringToObject(qc, "quantization_status", "compressed");
     } else {
-        cJSON_AddStringToObject(qc, "quant_algo", "NVFP4");
+        cJSON_AddStringToObject(qc, "quant_algo", quant_algo(o));
         cJSON_AddNullToObject(qc, "kv_cache_scheme");
         cJSON *p = cJSON_AddObjectToObject(qc, "producer");
         cJSON_AddStringToObject(p, "name", "libnvfp4");
@@ -578,7 +582,7 @@ static cJSON *hf_quant_config(const q_opts *o, cJSON *ignore)
     cJSON_AddStringToObject(p, "name", "libnvfp4");
     cJSON_AddStringToObject(p, "version", nvfp4_version_string());
     cJSON *q = cJSON_AddObjectToObject(root, "quantization");
-    cJSON_AddStringToObject(q, "quant_algo", "NVFP4");
+    cJSON_AddStringToObject(q, "quant_algo", quant_algo(o));
     cJSON_AddNullToObject(q, "kv_cache_quant_algo");
     cJSON_AddNumberToObject(q, "group_size", 16);
     cJSON_AddItemToObject(q, "exclude_modules", cJSON_Duplicate(ignore, 1));

@@ -111,12 +111,12 @@ def test_round_trip_modelopt(nvfp4_cmd, src, tmp_path):
     cfg = json.loads((out.parent / "config.json").read_text())
     assert cfg["architectures"] == ["LlamaForCausalLM"]
     qc = cfg["quantization_config"]
-    assert qc["quant_method"] == "modelopt" and qc["quant_algo"] == "NVFP4"
+    assert qc["quant_method"] == "modelopt" and qc["quant_algo"] == "W4A16_NVFP4"  # no input_scale: weight-only
     assert qc["config_groups"]["group_0"]["weights"] == {"dynamic": False, "num_bits": 4, "type": "float",
                                                          "group_size": 16}
     assert set(qc["ignore"]) == {"model.embed_tokens", "lm_head", "model.layers.0.odd_proj"}
     hq = json.loads((out.parent / "hf_quant_config.json").read_text())
-    assert hq["quantization"]["quant_algo"] == "NVFP4" and hq["quantization"]["group_size"] == 16
+    assert hq["quantization"]["quant_algo"] == "W4A16_NVFP4" and hq["quantization"]["group_size"] == 16
     assert set(hq["quantization"]["exclude_modules"]) == set(qc["ignore"])
     p = run(nvfp4_cmd, "inspect", out)
     assert "OK: 3 NVFP4 layers" in p.stdout
@@ -155,6 +155,7 @@ def test_bfloat16_and_input_scale(nvfp4_cmd, tmp_path):
     assert np.sum((ref - x) ** 2) / np.sum(x ** 2) < 0.02
     cfg = json.loads((out.parent / "config.json").read_text())
     assert cfg["quantization_config"]["config_groups"]["group_0"]["input_activations"]["num_bits"] == 4
+    assert cfg["quantization_config"]["quant_algo"] == "NVFP4"  # W4A4 with the activation scale
 
 
 def test_compressed_tensors_variant(nvfp4_cmd, src, tmp_path):

@@ -9,7 +9,10 @@ case "$nvfp4_build" in /*) ;; *) nvfp4_build=$nvfp4_root/$nvfp4_build ;; esac
 nvfp4_configure_and_build() {
     cd "$nvfp4_root"
     if [ -f "$nvfp4_build/build.ninja" ] && [ -f "$nvfp4_build/meson-private/coredata.dat" ]; then
-        echo "[build] reusing $nvfp4_build"
+        # Reconfigure so that tools installed since the first setup (doxygen, Python modules
+        # after quickstart-demo.sh) are found; meson only looks for them at configure time.
+        echo "[build] meson setup --reconfigure $nvfp4_build"
+        meson setup --reconfigure "$nvfp4_build" </dev/null
     else
         echo "[build] meson setup $nvfp4_build"
         # shellcheck disable=SC2086

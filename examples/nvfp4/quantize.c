@@ -20,6 +20,17 @@
 
 #define ERRLEN ST_ERR_LEN
 
+#ifdef NVFP4_CMD_HAVE_CUDA
+/* The three CUDA runtime calls the command needs to move tensors to the device. The library
+ * links the CUDA runtime statically; its C interface is stable, so the command declares them
+ * itself rather than needing the CUDA headers (cudaError_t and cudaMemcpyKind are enums). */
+extern int cudaMalloc(void **ptr, size_t size);
+extern int cudaFree(void *ptr);
+extern int cudaMemcpy(void *dst, const void *src, size_t count, int kind);
+#define CMD_H2D 1
+#define CMD_D2H 2
+#endif
+
 void cmd_error(const char *fmt, ...)
 {
     char buf[1024];
@@ -250,6 +261,8 @@ typedef struct qstate {
     void *aligned;
     size_t aligned_cap;
     const ckpt *calib;
+    void *d_src, *d_codes, *d_scales, *d_gs; /* --backend cuda */
+    size_t d_src_cap, d_codes_cap, d_scales_cap;
     char err[ERRLEN];
 } qstate;
 
@@ -404,6 +417,60 @@ static nvfp4_status run_rounder(qstate *s, const st_tensor *t, const char *modul
 }
 #endif
 
+#ifdef NVFP4_CMD_HAVE_CUDA
+static int dgrow(void **p, size_t *cap, size_t need)
+{
+    if (need <= *cap && *p)
+        return 0;
+    if (*p)
+        cudaFree(*p);
+    *p = NULL;
+    *cap = 0;
+    if (cudaMalloc(p, need) != 0) {
+        *p = NULL;
+        return -1;
+    }
+    *cap = need;
+    return 0;
+}
+
+/* Quantises on the GPU: copy the source in, run the library on device pointers, copy out. */
+static nvfp4_status run_cuda(qstate *s, const st_tensor *t, const void *src, size_t csz, size_t ssz, float *gs)
+{
+    size_t n = (size_t)(t->end - t->begin);
+    size_t one = sizeof(float);
+    if (dgrow(&s->d_src, &s->d_src_cap, n) || dgrow(&s->d_codes, &s->d_codes_cap, csz) ||
+        dgrow(&s->d_scales, &s->d_scales_cap, ssz) || (!s->d_gs && cudaMalloc(&s->d_gs, one) != 0)) {
+        snprintf(s->err, sizeof s->err, "cudaMalloc failed");
+        return NVFP4_ERR_BACKEND;
+    }
+    if (cudaMemcpy(s->d_src, src, n, CMD_H2D) != 0) {
+        snprintf(s->err, sizeof s->err, "cudaMemcpy to the device failed");
+        return NVFP4_ERR_BACKEND;
+    }
+    nvfp4_status st = nvfp4_quantize(s->ctx, s->q, lib_dtype(t->dtype), s->d_src, t->shape[0], t->shape[1], t->shape[1],
+                                     s->d_codes, s->d_scales, s->d_gs);
+    if (st != NVFP4_OK) {
+        snprintf(s->err, sizeof s->err, "%s", nvfp4_context_last_error_message(s->ctx));
+        return st;
+    }
+    if (cudaMemcpy(s->codes, s->d_codes, csz, CMD_D2H) != 0 || cudaMemcpy(s->scales, s->d_scales, ssz, CMD_D2H) != 0 ||
+        cudaMemcpy(gs, s->d_gs, one, CMD_D2H) != 0) {
+        snprintf(s->err, sizeof s->err, "cudaMemcpy from the device failed");
+        return NVFP4_ERR_BACKEND;
+    }
+    return NVFP4_OK;
+}
+
+static void free_device(qstate *s)
+{
+    void *p[4] = {s->d_src, s->d_codes, s->d_scales, s->d_gs};
+    for (int i = 0; i < 4; i++)
+        if (p[i])
+            cudaFree(p[i]);
+}
+#endif
+
 static int quantize_item(qstate *s, out_shard *sh, const item *it, progress *pg)
 {
     q_opts *o = s->o;
@@ -437,6 +504,12 @@ static int quantize_item(qstate *s, out_shard *sh, const item *it, progress *pg)
     if (methods[o->method].rounder) {
 #ifdef NVFP4_CMD_HAVE_ROUNDER
         st = run_rounder(s, t, it->module, src, &gs);
+#else
+        st = NVFP4_ERR_UNSUPPORTED;
+#endif
+    } else if (o->backend == NVFP4_BACKEND_CUDA) {
+#ifdef NVFP4_CMD_HAVE_CUDA
+        st = run_cuda(s, t, src, (size_t)csz, (size_t)ssz, &gs);
 #else
         st = NVFP4_ERR_UNSUPPORTED;
 #endif
@@ -746,15 +819,20 @@ int cmd_quantize_run(q_opts *o)
         return 1;
     }
     if (o->backend == NVFP4_BACKEND_CUDA) {
-        if (!nvfp4_has_backend(NVFP4_BACKEND_CUDA)) {
-            cmd_error("CUDA backend not available");
-        } else {
-            /* The library's CUDA backend works on device pointers; this command reads host
-             * memory and links no CUDA runtime to move tensors to the device. */
-            cmd_error("CUDA backend not available to the nvfp4 command in this version (it quantises on the CPU)");
+        const char *why = NULL;
+        if (!nvfp4_has_backend(NVFP4_BACKEND_CUDA))
+            why = "CUDA backend not available";
+#ifndef NVFP4_CMD_HAVE_CUDA
+        else
+            why = "CUDA backend not available to this nvfp4 command (built without CUDA)";
+#endif
+        if (!why && methods[o->method].rounder)
+            why = "--backend cuda: faar and gptq run on the CPU only";
+        if (why) {
+            cmd_error("%s", why);
+            cJSON_Delete(ignore);
+            return 1;
         }
-        cJSON_Delete(ignore);
-        return 1;
     }
     if (ckpt_open(&in, o->in, err, sizeof err) != 0) {
         cmd_error("%s", err);
@@ -779,15 +857,17 @@ int cmd_quantize_run(q_opts *o)
         s.calib = &calib;
     }
     o->identity_layers = 0;
-    nvfp4_status st = nvfp4_context_create(&s.ctx, NVFP4_BACKEND_CPU);
-    if (st == NVFP4_OK)
+    nvfp4_status st = nvfp4_context_create(&s.ctx, o->backend == NVFP4_BACKEND_CUDA ? NVFP4_BACKEND_CUDA : NVFP4_BACKEND_CPU);
+    if (st == NVFP4_OK && o->backend != NVFP4_BACKEND_CUDA)
         st = nvfp4_context_set_int(s.ctx, NVFP4_CTX_THREADS, o->threads);
     if (st == NVFP4_OK)
         st = nvfp4_quantizer_create(&s.q, methods[o->method].rounder ? NVFP4_METHOD_MAX : methods[o->method].lib_method);
     if (st == NVFP4_OK && o->recipe != NVFP4_RECIPE_EXACT)
         st = nvfp4_quantizer_set_int(s.q, NVFP4_Q_RECIPE, o->recipe);
     if (st != NVFP4_OK) {
-        cmd_error("cannot set up the library (--threads %d, --recipe): %s", o->threads, nvfp4_status_string(st));
+        cmd_error("cannot set up the library (--backend, --threads %d, --recipe): %s%s%s", o->threads,
+                  nvfp4_status_string(st), s.ctx && nvfp4_context_last_error_message(s.ctx)[0] ? ": " : "",
+                  s.ctx ? nvfp4_context_last_error_message(s.ctx) : "");
         goto out;
     }
 
@@ -1109,6 +1189,9 @@ out:
     free(s.codes);
     free(s.scales);
     free(s.aligned);
+#ifdef NVFP4_CMD_HAVE_CUDA
+    free_device(&s);
+#endif
     nvfp4_quantizer_destroy(s.q);
     nvfp4_context_destroy(s.ctx);
     ckpt_close(&in);

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "method_eval.h"
 
 static float soar_emax(const nvfp4_quantizer *q)
 {
@@ -37,35 +38,6 @@ static inline double blk_err(const float *x, const float *h, const uint8_t *c, f
         double d = (double)nvfp4i_decode(c[i], f, alpha) - (double)x[i];
         e += w * d * d;
     }
-    return e;
-}
-
-/* E2M1 values by code (nvfp4i_e2m1_to_float as a table, for the hot loops). */
-static const float e2m1_tab[16] = {0.0f,  0.5f,  1.0f,  1.5f,  2.0f,  3.0f,  4.0f,  6.0f,
-                                   -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};
-
-/* The coupled codes of byte b at α, their decoded error (the same sum as nvfp4i_block_sse())
- * and the least-squares sums Σ h x q, Σ h q², in one pass. */
-static inline double eval_block(const float *x, const float *h, float a, uint8_t b, float alpha, uint8_t *c,
-                                double *sxq, double *sqq)
-{
-    const float f = nvfp4i_e4m3_to_float(b);
-    const float inv = nvfp4i_block_inv(a, f, alpha);
-    for (int i = 0; i < 16; i++)
-        c[i] = nvfp4i_encode(x[i], inv);
-    double e = 0.0, s1 = 0.0, s2 = 0.0;
-    for (int i = 0; i < 16; i++) {
-        if (!nvfp4i_isfinite(x[i]))
-            continue;
-        const double w = h ? (double)h[i] : 1.0;
-        const float v = e2m1_tab[c[i]];
-        const double d = (double)((v * f) * alpha) - (double)x[i];
-        e += w * d * d;
-        s1 += w * (double)x[i] * (double)v;
-        s2 += w * (double)v * (double)v;
-    }
-    *sxq = s1;
-    *sqq = s2;
     return e;
 }
 
@@ -191,9 +163,9 @@ __attribute__((always_inline)) static inline uint8_t dss_core(const float *x, co
 {
     uint8_t c2[16];
     double t1, t2;
-    double es = eval_block(x, h, a, start, alpha, codes, &t1, &t2);
+    double es = nvfp4i_eval_block(x, h, a, start, alpha, codes, &t1, &t2);
     if (start2 != start) {
-        double e2 = eval_block(x, h, a, start2, alpha, c2, &t1, &t2);
+        double e2 = nvfp4i_eval_block(x, h, a, start2, alpha, c2, &t1, &t2);
         if (e2 < es) {
             es = e2;
             start = start2;
@@ -323,13 +295,90 @@ typedef struct {
     double *row_den;  /* [rows]: Σ_b Δ_b² Σ h q² */
     float alpha;
     int mode;
+    int avx2;
     /* the output pass */
     int dss;
     nvfp4i_stats_acc *st; /* [threads] */
 } cj_arg;
 
+/* The Δ step of one block: from its codes' least-squares sums, both E4M3 neighbours of the LS
+ * scale (or of the MAX scale when every code is zero) as candidates. */
+static inline int cj_candidates(float a, float alpha, double sxq, double sqq, uint8_t *cand)
+{
+    if (!(a > 0.0f))
+        return 0;
+    double D = sqq > 0.0 ? sxq / ((double)alpha * sqq) : (double)a / (6.0 * (double)alpha);
+    e4m3_bracket(D, &cand[0], &cand[1]);
+    return cand[1] == cand[0] ? 1 : 2;
+}
+
+#if NVFP4I_EVAL_AVX2
+/* cj_range's block loop for blocks k..k+7 of row r, the same decisions in the same order. */
+NVFP4I_EVAL_TARGET static void cj_group_avx2(cj_arg *g, const float *x, int64_t r, int64_t k, float pre,
+                                             double *loss, double *num, double *den)
+{
+    const nvfp4i_job *job = g->job;
+    const int64_t idx0 = r * job->nblk + k;
+    const float alpha = g->alpha;
+    nvfp4i_eval8_in in;
+    nvfp4i_eval8_load(&in, x + k * 16, job->h ? job->h + k * 16 : NULL);
+    float a[8];
+    uint8_t b[8], best[8], cand[2][8];
+    int nc[8];
+    for (int j = 0; j < 8; j++) {
+        a[j] = nvfp4i_block_amax(x + (k + j) * 16, 16);
+        if (g->mode == PASS_INIT) {
+            b[j] = nvfp4i_max_scale(a[j], pre);
+            g->cur[idx0 + j] = b[j];
+        } else {
+            b[j] = g->cur[idx0 + j];
+        }
+    }
+    double e[8], sxq[8], sqq[8], e2[8], s1[8], s2[8];
+    nvfp4i_eval8(&in, a, b, alpha, e, sxq, sqq);
+    for (int j = 0; j < 8; j++)
+        *loss += e[j];
+    if (g->mode == PASS_EVAL)
+        return;
+    int any[2] = {0, 0};
+    for (int j = 0; j < 8; j++) {
+        uint8_t cj[2];
+        nc[j] = cj_candidates(a[j], alpha, sxq[j], sqq[j], cj);
+        cand[0][j] = nc[j] > 0 ? cj[0] : b[j];
+        cand[1][j] = nc[j] > 1 ? cj[1] : b[j];
+        any[0] |= cand[0][j] != b[j];
+        any[1] |= cand[1][j] != b[j];
+        best[j] = b[j];
+    }
+    for (int t = 0; t < 2; t++) {
+        if (!any[t])
+            continue;
+        nvfp4i_eval8(&in, a, cand[t], alpha, e2, s1, s2);
+        for (int j = 0; j < 8; j++) {
+            if (t >= nc[j] || cand[t][j] == best[j])
+                continue;
+            if (e2[j] < e[j]) {
+                e[j] = e2[j];
+                best[j] = cand[t][j];
+                sxq[j] = s1[j];
+                sqq[j] = s2[j];
+            }
+        }
+    }
+    for (int j = 0; j < 8; j++) {
+        g->next[idx0 + j] = best[j];
+        double f = (double)nvfp4i_e4m3_to_float(best[j]);
+        *num += f * sxq[j];
+        *den += f * f * sqq[j];
+    }
+}
+#endif
+
 /* One pass over rows [b, e): the loss of the iterate (α, cur) and, unless PASS_EVAL, the
- * Δ step (per block) and the sums of the α step. */
+ * Δ step (per block: both E4M3 neighbours of the LS scale with codes re-derived, kept only if
+ * they lower the block's error; the plain RNE projection of SPEC §3.3 leaves ~5 % of CJSO's
+ * gain, docs/METHODS.md) and the sums of the α step. Eight blocks at a time with AVX2 when the
+ * input is finite; the scalar path gives the same bits. */
 static void cj_range(void *argp, int64_t rb, int64_t re, int tid)
 {
     cj_arg *g = argp;
@@ -338,11 +387,20 @@ static void cj_range(void *argp, int64_t rb, int64_t re, int tid)
     const float alpha = g->alpha;
     const float pre = nvfp4i_max_pre(job->s_enc);
     float *x = g->xbuf + (size_t)tid * (size_t)job->padded;
-    uint8_t c[16], c2[16];
+    uint8_t c[16];
+    int64_t k8 = 0;
+#if NVFP4I_EVAL_AVX2
+    if (job->nonfinite == 0 && g->avx2)
+        k8 = nblk / 8 * 8;
+#endif
     for (int64_t r = rb; r < re; r++) {
         double loss = 0.0, num = 0.0, den = 0.0;
         nvfp4i_load_row(&job->src, r, x, job->padded);
-        for (int64_t k = 0; k < nblk; k++) {
+#if NVFP4I_EVAL_AVX2
+        for (int64_t k = 0; k < k8; k += 8)
+            cj_group_avx2(g, x, r, k, pre, &loss, &num, &den);
+#endif
+        for (int64_t k = k8; k < nblk; k++) {
             const float *xb = x + k * 16;
             const float *hb = job->h ? job->h + k * 16 : NULL;
             const int64_t idx = r * nblk + k;
@@ -355,30 +413,22 @@ static void cj_range(void *argp, int64_t rb, int64_t re, int tid)
                 b = g->cur[idx];
             }
             double sxq, sqq;
-            double e = eval_block(xb, hb, a, b, alpha, c, &sxq, &sqq);
+            double e = nvfp4i_eval_block(xb, hb, a, b, alpha, c, &sxq, &sqq);
             loss += e;
             if (g->mode == PASS_EVAL)
                 continue;
-            uint8_t best = b;
-            if (a > 0.0f) {
-                /* the LS scale for these codes, or the MAX scale when every code is zero */
-                double D = sqq > 0.0 ? sxq / ((double)alpha * sqq) : (double)a / (6.0 * (double)alpha);
-                /* both E4M3 neighbours, codes re-derived: the plain RNE projection of SPEC
-                 * §3.3 leaves ~5 % of the gain on the table (docs/METHODS.md) */
-                uint8_t cand[2];
-                e4m3_bracket(D, &cand[0], &cand[1]);
-                const int nc = cand[1] == cand[0] ? 1 : 2;
-                for (int j = 0; j < nc; j++) {
-                    if (cand[j] == best)
-                        continue;
-                    double s1, s2;
-                    double e2 = eval_block(xb, hb, a, cand[j], alpha, c2, &s1, &s2);
-                    if (e2 < e) {
-                        e = e2;
-                        best = cand[j];
-                        sxq = s1;
-                        sqq = s2;
-                    }
+            uint8_t best = b, cand[2];
+            int nc = cj_candidates(a, alpha, sxq, sqq, cand);
+            for (int j = 0; j < nc; j++) {
+                if (cand[j] == best)
+                    continue;
+                double s1, s2;
+                double e2 = nvfp4i_eval_block(xb, hb, a, cand[j], alpha, c, &s1, &s2);
+                if (e2 < e) {
+                    e = e2;
+                    best = cand[j];
+                    sxq = s1;
+                    sqq = s2;
                 }
             }
             g->next[idx] = best;
@@ -445,6 +495,9 @@ static nvfp4_status cjso_run(nvfp4i_job *job, nvfp4i_stats_acc *st, int dss)
     memset(&g, 0, sizeof g);
     g.job = job;
     g.dss = dss;
+#if NVFP4I_EVAL_AVX2
+    g.avx2 = nvfp4i_eval_have_avx2();
+#endif
     uint8_t *buf[3];
     g.xbuf = nvfp4i_alloc(ctx, (size_t)t * (size_t)job->padded * sizeof(float));
     for (int i = 0; i < 3; i++)

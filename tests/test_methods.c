@@ -18,6 +18,7 @@
 
 #include "nvfp4/nvfp4.h"
 #include "internal.h"
+#include "method_eval.h"
 #include "golden_4over6.h"
 
 /* ---- data -------------------------------------------------------------------------------- */
@@ -660,6 +661,112 @@ static void test_underflow_stats(void **state)
     }
 }
 
+/* ---- the vector paths agree with the scalar definitions ----------------------------------- */
+
+/* With one NaN in row 0 (saturate policy) a row is no longer all finite and the methods take
+ * their scalar paths; rows 1.. have the same inputs and the same global scale, so they must
+ * come out bit for bit as on the clean tensor, which takes the AVX2 paths where available. */
+static void test_scalar_and_vector_paths_agree(void **state)
+{
+    (void)state;
+    const int64_t rows = 12, cols = 256;
+    float *x = make_tensor(DIST_T3, rows, cols, 99);
+    float *xn = malloc((size_t)(rows * cols) * sizeof(float));
+    assert_non_null(xn);
+    memcpy(xn, x, (size_t)(rows * cols) * sizeof(float));
+    xn[5] = NAN;
+    x[5] = 0.0f; /* the same finite amax in both */
+    xn[7] = 0.0f;
+    x[7] = 0.0f;
+    float h[256];
+    rng_seed(3);
+    for (int i = 0; i < 256; i++)
+        h[i] = (float)(uniform() * 2.0);
+    const int32_t ms[] = {NVFP4_METHOD_4OVER6, NVFP4_METHOD_SWEEP, NVFP4_METHOD_SOAR_DSS};
+    for (size_t m = 0; m < sizeof ms / sizeof ms[0]; m++)
+        for (int rule = NVFP4_RULE_MSE; rule <= NVFP4_RULE_ABSMAX; rule++)
+            for (int weighted = 0; weighted <= 1; weighted++) {
+                if (ms[m] != NVFP4_METHOD_4OVER6 && rule != NVFP4_RULE_MSE)
+                    continue;
+                cfg c = base_cfg(ms[m]);
+                c.rule = rule;
+                c.emax = weighted ? 448 : 256;
+                c.h = weighted ? h : NULL;
+                result clean = run(&c, x, rows, cols);
+                nvfp4_context *ctx = NULL;
+                nvfp4_quantizer *q = make_q(&c, cols);
+                assert_int_equal(nvfp4_quantizer_set_int(q, NVFP4_Q_NONFINITE, NVFP4_NONFINITE_SATURATE), NVFP4_OK);
+                assert_int_equal(nvfp4_context_create(&ctx, NVFP4_BACKEND_CPU), NVFP4_OK);
+                uint8_t *codes = malloc((size_t)(rows * cols / 2)), *scales = malloc((size_t)(rows * cols / 16));
+                float gs;
+                assert_int_equal(nvfp4_quantize(ctx, q, NVFP4_DTYPE_F32, xn, rows, cols, cols, codes, scales, &gs),
+                                 NVFP4_OK);
+                assert_true(gs == clean.gs);
+                assert_memory_equal(codes + cols / 2, clean.codes + cols / 2, (size_t)((rows - 1) * cols / 2));
+                assert_memory_equal(scales + cols / 16, clean.scales + cols / 16, (size_t)((rows - 1) * cols / 16));
+                assert_int_equal(code_at(&(result){codes, scales, gs, {0}}, cols, 0, 5), 0x7); /* NaN → 0x7 */
+                free(codes);
+                free(scales);
+                nvfp4_quantizer_destroy(q);
+                nvfp4_context_destroy(ctx);
+                result_free(&clean);
+            }
+    free(x);
+    free(xn);
+}
+
+/* The eight-lane block evaluation gives the scalar definition's bits. */
+static void test_eval8_matches_scalar(void **state)
+{
+    (void)state;
+#if NVFP4I_EVAL_AVX2
+    if (!nvfp4i_eval_have_avx2()) {
+        skip();
+        return;
+    }
+    float x[128], h[128];
+    rng_seed(17);
+    for (int trial = 0; trial < 400; trial++) {
+        for (int i = 0; i < 128; i++) {
+            double s = trial % 5 == 0 ? 1e-7 : exp(3.0 * (uniform() - 0.5));
+            x[i] = (float)(s * (trial % 2 ? student3() : gauss()));
+            h[i] = (float)uniform();
+        }
+        if (trial % 7 == 0)
+            memset(x + 16, 0, 16 * sizeof(float)); /* a zero block */
+        float alpha = (float)(1e-3 * exp(2.0 * (uniform() - 0.5)));
+        float a[8];
+        uint8_t b[8];
+        for (int j = 0; j < 8; j++) {
+            a[j] = 0.0f;
+            for (int i = 0; i < 16; i++)
+                a[j] = fabsf(x[j * 16 + i]) > a[j] ? fabsf(x[j * 16 + i]) : a[j];
+            b[j] = (uint8_t)(rng64() % 0x7F); /* any byte, subnormal ones included */
+        }
+        for (int weighted = 0; weighted <= 1; weighted++) {
+            nvfp4i_eval8_in in;
+            double e[8], p[8], q[8];
+            nvfp4i_eval8_load(&in, x, weighted ? h : NULL);
+            nvfp4i_eval8(&in, a, b, alpha, e, p, q);
+            for (int j = 0; j < 8; j++) {
+                uint8_t c[16];
+                double ps, qs;
+                double es = nvfp4i_eval_block(x + j * 16, weighted ? h + j * 16 : NULL, a[j], b[j], alpha, c, &ps, &qs);
+                assert_memory_equal(&es, &e[j], sizeof es);
+                assert_memory_equal(&ps, &p[j], sizeof ps);
+                assert_memory_equal(&qs, &q[j], sizeof qs);
+                /* and the scalar error is nvfp4i_block_sse's */
+                double ref = nvfp4i_block_sse(x + j * 16, weighted ? h + j * 16 : NULL, 16, c,
+                                              nvfp4_e4m3_to_float(b[j]), alpha, NULL);
+                assert_memory_equal(&ref, &es, sizeof ref);
+            }
+        }
+    }
+#else
+    skip();
+#endif
+}
+
 /* ---- every method: an ordinary NVFP4 tensor ---------------------------------------------- */
 
 
@@ -789,6 +896,8 @@ int main(void)
         cmocka_unit_test(test_soar_vs_4over6),
         cmocka_unit_test(test_sweep),
         cmocka_unit_test(test_underflow_stats),
+        cmocka_unit_test(test_scalar_and_vector_paths_agree),
+        cmocka_unit_test(test_eval8_matches_scalar),
         cmocka_unit_test(test_dequantize_reads_every_method),
         cmocka_unit_test(test_bad_parameters),
     };

@@ -1,0 +1,156 @@
+/* method_eval.h - the block evaluation shared by the searching methods (CJSO, DSS, sweep).
+ *
+ * A candidate scale byte b for a block at global scale α is scored by its coupled codes
+ * q = E2M1(RN32(x · inv)), inv = nvfp4i_block_inv(a, f(b), α), and the decoded error
+ * Σ w (x̂ − x)², x̂ = RN32(RN32(v·f(b))·α), summed in float64 in element order exactly as
+ * nvfp4i_block_sse() sums it, together with the least-squares sums Σ w x v and Σ w v².
+ * nvfp4i_eval_block() is the scalar definition; nvfp4i_eval8_avx2() computes the same three
+ * sums for eight consecutive blocks with one block per lane, every operation the same IEEE
+ * operation in the same order, so both give identical bits (tests/test_methods.c relies on
+ * it through the "never worse than MAX" checks, which compare SSEs exactly).
+ */
+#ifndef NVFP4I_METHOD_EVAL_H
+#define NVFP4I_METHOD_EVAL_H
+
+#include "internal.h"
+
+/* E2M1 values by code (nvfp4i_e2m1_to_float as a table, for the hot loops). */
+static const float nvfp4i_e2m1_tab[16] = {0.0f,  0.5f,  1.0f,  1.5f,  2.0f,  3.0f,  4.0f,  6.0f,
+                                          -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};
+
+/* Scalar: the coupled codes of byte b at α (written to c), their decoded error and the
+ * least-squares sums. Non-finite x add nothing. */
+static inline double nvfp4i_eval_block(const float *x, const float *h, float a, uint8_t b, float alpha, uint8_t *c,
+                                       double *sxq, double *sqq)
+{
+    const float f = nvfp4i_e4m3_to_float(b);
+    const float inv = nvfp4i_block_inv(a, f, alpha);
+    for (int i = 0; i < 16; i++)
+        c[i] = nvfp4i_encode(x[i], inv);
+    double e = 0.0, s1 = 0.0, s2 = 0.0;
+    for (int i = 0; i < 16; i++) {
+        if (!nvfp4i_isfinite(x[i]))
+            continue;
+        const double w = h ? (double)h[i] : 1.0;
+        const float v = nvfp4i_e2m1_tab[c[i]];
+        const double d = (double)((v * f) * alpha) - (double)x[i];
+        e += w * d * d;
+        s1 += w * (double)x[i] * (double)v;
+        s2 += w * (double)v * (double)v;
+    }
+    *sxq = s1;
+    *sqq = s2;
+    return e;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define NVFP4I_EVAL_AVX2 1
+#define NVFP4I_EVAL_TARGET __attribute__((target("avx2")))
+
+static inline int nvfp4i_eval_have_avx2(void) { return __builtin_cpu_supports("avx2"); }
+
+/* 8x8 transpose: in r[b] = 8 consecutive floats of block b, out r[i] = element i of each block. */
+NVFP4I_EVAL_TARGET static inline void nvfp4i_tr8(__m256 *r)
+{
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+/* Eight blocks transposed once (lanes = blocks), scored for any number of candidate bytes. */
+typedef struct {
+    __m256 x[16], w[16];
+    int weighted;
+} nvfp4i_eval8_in;
+
+NVFP4I_EVAL_TARGET static inline void nvfp4i_eval8_load(nvfp4i_eval8_in *in, const float *x, const float *h)
+{
+    for (int half = 0; half < 2; half++) {
+        for (int b = 0; b < 8; b++)
+            in->x[half * 8 + b] = _mm256_loadu_ps(x + b * 16 + half * 8);
+        nvfp4i_tr8(in->x + half * 8);
+        if (h) {
+            for (int b = 0; b < 8; b++)
+                in->w[half * 8 + b] = _mm256_loadu_ps(h + b * 16 + half * 8);
+            nvfp4i_tr8(in->w + half * 8);
+        }
+    }
+    in->weighted = h != NULL;
+}
+
+/* nvfp4i_eval_block's sums for the eight blocks with bytes b[8] (amaxes a[8]); finite input. */
+NVFP4I_EVAL_TARGET static inline void nvfp4i_eval8(const nvfp4i_eval8_in *in, const float *a, const uint8_t *b,
+                                                   float alpha, double *err, double *sxq, double *sqq)
+{
+    float fv[8], iv[8];
+    for (int j = 0; j < 8; j++) {
+        fv[j] = nvfp4i_e4m3_to_float(b[j]);
+        iv[j] = nvfp4i_block_inv(a[j], fv[j], alpha);
+    }
+    const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u));
+    const __m256 tab = _mm256_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f);
+    const __m256 f = _mm256_loadu_ps(fv), inv = _mm256_loadu_ps(iv), al = _mm256_set1_ps(alpha);
+    __m256d e0 = _mm256_setzero_pd(), e1 = _mm256_setzero_pd(), p0 = _mm256_setzero_pd(),
+            p1 = _mm256_setzero_pd(), q0 = _mm256_setzero_pd(), q1 = _mm256_setzero_pd();
+    for (int i = 0; i < 16; i++) {
+        __m256 y = _mm256_mul_ps(in->x[i], inv);
+        __m256 ay = _mm256_andnot_ps(sign, y);
+        __m256i m = _mm256_castps_si256(_mm256_cmp_ps(ay, _mm256_set1_ps(0.25f), _CMP_GT_OQ));
+        m = _mm256_add_epi32(m, _mm256_castps_si256(_mm256_cmp_ps(ay, _mm256_set1_ps(0.75f), _CMP_GE_OQ)));
+        m = _mm256_add_epi32(m, _mm256_castps_si256(_mm256_cmp_ps(ay, _mm256_set1_ps(1.25f), _CMP_GT_OQ)));
+        m = _mm256_add_epi32(m, _mm256_castps_si256(_mm256_cmp_ps(ay, _mm256_set1_ps(1.75f), _CMP_GE_OQ)));
+        m = _mm256_add_epi32(m, _mm256_castps_si256(_mm256_cmp_ps(ay, _mm256_set1_ps(2.5f), _CMP_GT_OQ)));
+        m = _mm256_add_epi32(m, _mm256_castps_si256(_mm256_cmp_ps(ay, _mm256_set1_ps(3.5f), _CMP_GE_OQ)));
+        m = _mm256_add_epi32(m, _mm256_castps_si256(_mm256_cmp_ps(ay, _mm256_set1_ps(5.0f), _CMP_GT_OQ)));
+        m = _mm256_sub_epi32(_mm256_setzero_si256(), m);
+        __m256 v = _mm256_or_ps(_mm256_permutevar8x32_ps(tab, m), _mm256_and_ps(sign, y));
+        __m256 xh = _mm256_mul_ps(_mm256_mul_ps(v, f), al);
+        __m256d xl = _mm256_cvtps_pd(_mm256_castps256_ps128(in->x[i]));
+        __m256d xu = _mm256_cvtps_pd(_mm256_extractf128_ps(in->x[i], 1));
+        __m256d vl = _mm256_cvtps_pd(_mm256_castps256_ps128(v)), vu = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
+        __m256d dl = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(xh)), xl);
+        __m256d du = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(xh, 1)), xu);
+        if (in->weighted) {
+            __m256d wl = _mm256_cvtps_pd(_mm256_castps256_ps128(in->w[i]));
+            __m256d wu = _mm256_cvtps_pd(_mm256_extractf128_ps(in->w[i], 1));
+            e0 = _mm256_add_pd(e0, _mm256_mul_pd(_mm256_mul_pd(wl, dl), dl));
+            e1 = _mm256_add_pd(e1, _mm256_mul_pd(_mm256_mul_pd(wu, du), du));
+            p0 = _mm256_add_pd(p0, _mm256_mul_pd(_mm256_mul_pd(wl, xl), vl));
+            p1 = _mm256_add_pd(p1, _mm256_mul_pd(_mm256_mul_pd(wu, xu), vu));
+            q0 = _mm256_add_pd(q0, _mm256_mul_pd(_mm256_mul_pd(wl, vl), vl));
+            q1 = _mm256_add_pd(q1, _mm256_mul_pd(_mm256_mul_pd(wu, vu), vu));
+        } else { /* w = 1: 1·d is d exactly */
+            e0 = _mm256_add_pd(e0, _mm256_mul_pd(dl, dl));
+            e1 = _mm256_add_pd(e1, _mm256_mul_pd(du, du));
+            p0 = _mm256_add_pd(p0, _mm256_mul_pd(xl, vl));
+            p1 = _mm256_add_pd(p1, _mm256_mul_pd(xu, vu));
+            q0 = _mm256_add_pd(q0, _mm256_mul_pd(vl, vl));
+            q1 = _mm256_add_pd(q1, _mm256_mul_pd(vu, vu));
+        }
+    }
+    _mm256_storeu_pd(err, e0);
+    _mm256_storeu_pd(err + 4, e1);
+    _mm256_storeu_pd(sxq, p0);
+    _mm256_storeu_pd(sxq + 4, p1);
+    _mm256_storeu_pd(sqq, q0);
+    _mm256_storeu_pd(sqq + 4, q1);
+}
+#else
+#define NVFP4I_EVAL_AVX2 0
+#endif
+
+#endif /* NVFP4I_METHOD_EVAL_H */

@@ -357,10 +357,21 @@ def test_refuses_to_overwrite_a_nonempty_directory_and_its_input(nvfp4_cmd, src,
     assert p.returncode == 1 and "input" in p.stderr
 
 
-def test_cuda_backend_message(nvfp4_cmd, src, tmp_path):
-    p = run(nvfp4_cmd, "quantize", src[0], tmp_path / "x.safetensors", "--backend", "cuda", check=False)
-    assert p.returncode == 1 and "CUDA backend not available" in p.stderr
-    assert not (tmp_path / "x.safetensors").exists()
+def test_cuda_backend(nvfp4_cmd, src, tmp_path):
+    p = run(nvfp4_cmd, "quantize", src[0], tmp_path / "x.safetensors", "--backend", "cuda", "--no-progress",
+            check=False)
+    if not nvfp4.has_backend("cuda"):
+        assert p.returncode == 1 and "CUDA backend not available" in p.stderr
+        assert not (tmp_path / "x.safetensors").exists()
+        return
+    # With a GPU: the same bytes as the CPU backend.
+    assert p.returncode == 0, p.stderr
+    run(nvfp4_cmd, "quantize", src[0], tmp_path / "y.safetensors", "--no-progress")
+    a, _ = load(str(tmp_path / "x.safetensors"))
+    b, _ = load(str(tmp_path / "y.safetensors"))
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k].view(np.uint8), b[k].view(np.uint8))
 
 
 def test_rounder_methods_run_or_say_not_available(nvfp4_cmd, src, tmp_path):

@@ -174,6 +174,7 @@ def test_modelopt_recipe_per_block_arithmetic():
     x[2, 3] = -0.0
     q = nvfp4.quantize(x, method="max", recipe="modelopt")
     s_dec = F32(q.global_scale)
+    assert s_dec == np.max(np.abs(x)) / F32(2688)  # ModelOpt: weight_scale_2 = amax / (6 * 448)
     blocks = x.reshape(24, 4, 16)
     a = np.max(np.abs(blocks), axis=2)
     S = (a / F32(F32(6) * s_dec)).astype(np.float32)

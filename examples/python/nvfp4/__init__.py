@@ -268,7 +268,7 @@ def _scales_shape(rows, cols, fmt, layout):
     return (rows, nb)
 
 
-def quantize(x, method="max", threads=1, stats=False, backend="cpu", **params):
+def quantize(x, method="max", threads=1, stats=False, **params):
     """Quantises a matrix [rows, cols] (float32, float16 or ml_dtypes.bfloat16; other real types
     are converted to float32; a 1-D array is one row).
 
@@ -281,6 +281,9 @@ def quantize(x, method="max", threads=1, stats=False, backend="cpu", **params):
     Returns Quantized(codes uint8 [rows, ceil(cols/16)*8], scales uint8 [rows, ceil(cols/16)]
     (128x4: [round_up(rows,128), round_up(nblocks,4)]), global_scale float); with stats=True a
     pair (Quantized, dict of the library's statistics for this call).
+
+    The work runs on the CPU backend: numpy arrays live in host memory, and the CUDA backend
+    takes device pointers.
     """
     x, dt, rows, cols, ld = _matrix(x)
     q = _Quantizer(method, params)
@@ -290,7 +293,7 @@ def quantize(x, method="max", threads=1, stats=False, backend="cpu", **params):
         codes = np.zeros((rows, codes_size(rows, cols, "mxfp4" if fmt else "nvfp4") // rows), dtype=np.uint8)
         scales = np.zeros(_scales_shape(rows, cols, fmt, layout), dtype=np.uint8)
         gs = ctypes.c_float()
-        with _Context(threads, backend, stats) as ctx:
+        with _Context(threads, "cpu", stats) as ctx:
             st = _lib.nvfp4_quantize(ctx, q.ptr, dt, _ptr(x), rows, cols, ld, _ptr(codes), _ptr(scales),
                                      ctypes.byref(gs))
             _check(st, "nvfp4_quantize", ctx)
@@ -314,7 +317,7 @@ def _out_dtype(dtype):
 
 
 def dequantize(codes, scales, global_scale, cols, dtype=np.float32, format="nvfp4", scale_layout="linear",
-               threads=1, backend="cpu"):
+               threads=1):
     """Decodes an NVFP4 (or MXFP4) tensor to a [rows, cols] array of dtype (float32, float16 or
     bfloat16): x = value(code) * scale * global_scale (SPEC §2)."""
     codes = np.ascontiguousarray(codes, dtype=np.uint8)
@@ -333,7 +336,7 @@ def dequantize(codes, scales, global_scale, cols, dtype=np.float32, format="nvfp
             raise ValueError("scales: %d bytes, expected %d" % (scales.size, need_s))
     odt, code = _out_dtype(dtype)
     out = np.empty((rows, max(cols, 0)), dtype=odt)
-    with _Context(threads, backend) as ctx:
+    with _Context(threads, "cpu") as ctx:
         if fmt == 0 and layout == 0:
             st = _lib.nvfp4_dequantize(ctx, _ptr(codes), _ptr(scales), float(global_scale), rows, cols, code,
                                        _ptr(out), max(cols, 1))

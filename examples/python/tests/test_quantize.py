@@ -267,7 +267,6 @@ def test_threads_do_not_change_results():
 
 def test_backend_query():
     assert nvfp4.has_backend("cpu")
-    if not nvfp4.has_backend("cuda"):
-        with pytest.raises(nvfp4.NVFP4Error) as e:
-            nvfp4.quantize(np.ones((1, 16), np.float32), backend="cuda")
-        assert e.value.status_name == "NVFP4_ERR_UNSUPPORTED"
+    assert isinstance(nvfp4.has_backend("cuda"), bool)
+    with pytest.raises(TypeError):
+        nvfp4.quantize(np.ones((1, 16), np.float32), backend="cuda")  # host arrays only

@@ -128,7 +128,7 @@ static uint8_t fo6_block_fn(const nvfp4i_job *job, const float *x, const float *
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 #define FO6_AVX2 1
-#define FO6_TARGET __attribute__((target("avx2")))
+#define FO6_TARGET __attribute__((target("avx2,fma")))
 
 /* 8x8 transpose: in r[b] = 8 consecutive floats of block b, out r[i] = element i of blocks 0..7. */
 FO6_TARGET static inline void fo6_tr8(__m256 r[8])
@@ -214,9 +214,22 @@ FO6_TARGET static inline __m256 fo6_inv(__m256 a, __m256 f, __m256 sdec)
     return _mm256_andnot_ps(zero, inv);
 }
 
+/* RN32(z / c) for |z| ≥ 2^-117 (or z = 0) without a division: q0 = RN32(z·RN32(1/c)), the
+ * exact remainder z − q0·c by FMA, one correction q0 + rem·RN32(1/c) by FMA. For c = 1536 and
+ * c = 2688 this equals the division for every such float z (checked exhaustively by
+ * tests/test_methods.c, test_4over6_division); below 2^-117 the quotient nears the subnormal
+ * range and the correction can be off, so fo6_row_avx2 divides when A is that small. */
+FO6_TARGET static inline __m256 fo6_div(__m256 z, __m256 c, __m256 rc, int exact_div)
+{
+    if (exact_div)
+        return _mm256_div_ps(z, c);
+    __m256 q0 = _mm256_mul_ps(z, rc);
+    return _mm256_fmadd_ps(_mm256_fnmadd_ps(q0, c, z), rc, q0);
+}
+
 /* One candidate's codes and scored term for element vector x (lanes = blocks). */
-FO6_TARGET static inline __m256 fo6_cand(__m256 x, __m256 inv, __m256 f, __m256 A, __m256 sixm, int rule,
-                                         __m256i *code)
+FO6_TARGET static inline __m256 fo6_cand(__m256 x, __m256 inv, __m256 f, __m256 A, __m256 sixm, __m256 rsixm,
+                                         int exact_div, int rule, __m256i *code)
 {
     const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u));
     const __m256 tab = _mm256_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f);
@@ -225,7 +238,7 @@ FO6_TARGET static inline __m256 fo6_cand(__m256 x, __m256 inv, __m256 f, __m256 
     __m256i m = fo6_mag(_mm256_andnot_ps(sign, y));
     *code = _mm256_or_si256(m, _mm256_srli_epi32(_mm256_castps_si256(sy), 28));
     __m256 v = _mm256_or_ps(_mm256_permutevar8x32_ps(tab, m), sy);
-    __m256 d = _mm256_sub_ps(_mm256_div_ps(_mm256_mul_ps(_mm256_mul_ps(v, f), A), sixm), x);
+    __m256 d = _mm256_sub_ps(fo6_div(_mm256_mul_ps(_mm256_mul_ps(v, f), A), sixm, rsixm, exact_div), x);
     return rule == NVFP4_RULE_MSE ? _mm256_mul_ps(d, d) : _mm256_andnot_ps(sign, d);
 }
 
@@ -247,6 +260,9 @@ FO6_TARGET static void fo6_row_avx2(const fo6_params *p, const float *x, const f
                                     uint8_t *codes_row, uint8_t *scales_row, int64_t *n4, int64_t *uf)
 {
     const __m256 A = _mm256_set1_ps(p->A), sixm = _mm256_set1_ps(p->six_m), sdec = _mm256_set1_ps(p->s_dec);
+    const __m256 rsixm = _mm256_set1_ps(1.0f / p->six_m);
+    /* every nonzero numerator v·f·A is at least 2^-10·A: the FMA quotient is exact from A ≥ 2^-100 */
+    const int exact_div = !(p->A >= 7.88860905e-31f);
     const __m256 absm = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
     for (int64_t g = 0; g < ngroups; g++) {
         const float *xg = x + g * 128;
@@ -272,8 +288,8 @@ FO6_TARGET static void fo6_row_avx2(const fo6_params *p, const float *x, const f
         __m256 e6 = _mm256_setzero_ps(), e4 = _mm256_setzero_ps();
         __m256i c6[16], c4[16];
         for (int i = 0; i < 16; i++) {
-            __m256 t6 = fo6_cand(r[i], i6, f6, A, sixm, p->rule, &c6[i]);
-            __m256 t4 = fo6_cand(r[i], i4, f4, A, sixm, p->rule, &c4[i]);
+            __m256 t6 = fo6_cand(r[i], i6, f6, A, sixm, rsixm, exact_div, p->rule, &c6[i]);
+            __m256 t4 = fo6_cand(r[i], i4, f4, A, sixm, rsixm, exact_div, p->rule, &c4[i]);
             if (hg) {
                 t6 = _mm256_mul_ps(w[i], t6);
                 t4 = _mm256_mul_ps(w[i], t4);
@@ -314,7 +330,7 @@ FO6_TARGET static void fo6_row_avx2(const fo6_params *p, const float *x, const f
     }
 }
 
-static int fo6_have_avx2(void) { return __builtin_cpu_supports("avx2"); }
+static int fo6_have_avx2(void) { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
 #else
 #define FO6_AVX2 0
 #endif

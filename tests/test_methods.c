@@ -275,8 +275,11 @@ static float spec46_error(const float *x, const float *h, float A, float sdec, f
     float inv = 0.0f, amax = 0.0f;
     for (int i = 0; i < 16; i++)
         amax = fabsf(x[i]) > amax ? fabsf(x[i]) : amax;
-    if (f != 0.0f && amax != 0.0f)
+    if (f != 0.0f && amax != 0.0f) {
         inv = 1.0f / (sdec * f);
+        if (!(inv <= FLT_MAX))
+            inv = FLT_MAX; /* SPEC §3.1's clamp; the PyTorch reference would multiply by Inf */
+    }
     float e = 0.0f;
     for (int i = 0; i < 16; i++) {
         float y = x[i] * inv;
@@ -294,10 +297,12 @@ static float spec46_error(const float *x, const float *h, float A, float sdec, f
     return e;
 }
 
-static void check_46_choice(int dist, int rule, int emax, const float *h)
+static void check_46_choice_scaled(int dist, int rule, int emax, const float *h, float scale)
 {
     const int64_t rows = 48, cols = 256;
     float *x = make_tensor(dist, rows, cols, 77 + (uint64_t)dist);
+    for (int64_t i = 0; i < rows * cols; i++)
+        x[i] *= scale;
     cfg c = base_cfg(NVFP4_METHOD_4OVER6);
     c.rule = rule;
     c.emax = emax;
@@ -306,7 +311,10 @@ static void check_46_choice(int dist, int rule, int emax, const float *h)
     float A = 0.0f;
     for (int64_t i = 0; i < rows * cols; i++)
         A = fabsf(x[i]) > A ? fabsf(x[i]) : A;
-    float s_enc = (6.0f * (float)emax) / A, sdec = 1.0f / s_enc, six_m = 6.0f * (float)emax;
+    float s_enc = (6.0f * (float)emax) / A, six_m = 6.0f * (float)emax;
+    if (!(s_enc <= FLT_MAX))
+        s_enc = FLT_MAX; /* SPEC §3: a tiny A saturates the encode scale (TransformerEngine) */
+    float sdec = 1.0f / s_enc;
     int64_t n4 = 0;
     for (int64_t row = 0; row < rows; row++)
         for (int64_t k = 0; k < cols / 16; k++) {
@@ -331,12 +339,20 @@ static void check_46_choice(int dist, int rule, int emax, const float *h)
                 assert_int_equal(code_at(&r, cols, row, k * 16 + i), cc[i]);
         }
     assert_int_equal(r.st.blocks_chose_4, n4);
-    assert_true(n4 > 0);
+    if (scale == 1.0f)
+        assert_true(n4 > 0);
+    else
+        fprintf(stderr, "  4/6 at scale %g (A %g): %lld blocks chose 4\n", (double)scale, (double)A, (long long)n4);
     /* the reported SSE is the decoded error */
     double sse = decoded_sse(&r, x, rows, cols, h);
     assert_true(fabs(sse - r.st.sse) <= 1e-9 * sse);
     result_free(&r);
     free(x);
+}
+
+static void check_46_choice(int dist, int rule, int emax, const float *h)
+{
+    check_46_choice_scaled(dist, rule, emax, h, 1.0f);
 }
 
 static void test_4over6_choice_per_block(void **state)
@@ -353,6 +369,48 @@ static void test_4over6_choice_per_block(void **state)
         }
     check_46_choice(DIST_T3, NVFP4_RULE_MSE, 256, h);
     check_46_choice(DIST_LAPLACE, NVFP4_RULE_MAE, 448, h);
+    /* tiny tensors: A = 2^-100 is where the vector path switches from its FMA quotient to the
+     * division (and subnormal intermediate products appear below it); MAE, since squared
+     * errors of such tiny values underflow to 0 in float32 and every block would tie */
+    check_46_choice_scaled(DIST_GAUSS, NVFP4_RULE_MAE, 256, NULL, 1e-29f);
+    check_46_choice_scaled(DIST_T3, NVFP4_RULE_MAE, 448, NULL, 1e-32f);
+    check_46_choice_scaled(DIST_LAPLACE, NVFP4_RULE_ABSMAX, 256, NULL, 1e-36f);
+}
+
+/* The vector 4/6 replaces RN32(z / (6·M)) by q0 = RN32(z·r), r = RN32(1/(6·M)), corrected once
+ * by FMA, for |z| ≥ 2^-117. Exhaustively: that equals the division for every such float. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+__attribute__((target("avx2,fma"))) static uint64_t fma_quotient_mismatches(float c)
+{
+    const __m256 vc = _mm256_set1_ps(c), r = _mm256_set1_ps(1.0f / c);
+    const __m256i step = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    uint64_t bad = 0;
+    for (uint32_t u = 0x05000000u; u < 0x7F800000u; u += 8) { /* 2^-117 .. FLT_MAX */
+        __m256 z = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_set1_epi32((int)u), step));
+        __m256 q0 = _mm256_mul_ps(z, r);
+        __m256 q = _mm256_fmadd_ps(_mm256_fnmadd_ps(q0, vc, z), r, q0);
+        __m256i eq = _mm256_cmpeq_epi32(_mm256_castps_si256(q), _mm256_castps_si256(_mm256_div_ps(z, vc)));
+        bad += 8u - (unsigned)__builtin_popcount((unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(eq)));
+    }
+    return bad;
+}
+#endif
+
+static void test_4over6_division(void **state)
+{
+    (void)state;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
+        skip();
+        return;
+    }
+    assert_true(nvfp4_e4m3_to_float(0x01) * 0.5f * 7.88860905e-31f >= 0x1p-117f); /* the switch point */
+    assert_int_equal(fma_quotient_mismatches(1536.0f), 0);
+    assert_int_equal(fma_quotient_mismatches(2688.0f), 0);
+#else
+    skip();
+#endif
 }
 
 /* ---- CJSO -------------------------------------------------------------------------------- */
@@ -890,6 +948,7 @@ int main(void)
         cmocka_unit_test(test_4over6_golden_tail),
         cmocka_unit_test(test_4over6_golden_coverage),
         cmocka_unit_test(test_4over6_choice_per_block),
+        cmocka_unit_test(test_4over6_division),
         cmocka_unit_test(test_cjso_monotone),
         cmocka_unit_test(test_cjso_fixed_global_scale),
         cmocka_unit_test(test_dss_exact_search),

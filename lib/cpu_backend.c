@@ -141,6 +141,22 @@ const nvfp4i_backend_ops *nvfp4i_backend_ops_for(const nvfp4_context *ctx)
 }
 
 #ifndef NVFP4_HAVE_CUDA
+/* A build without CUDA: no CUDA context can exist (cuda/cuda_backend.cu defines these otherwise). */
 int nvfp4i_cuda_available(void) { return 0; }
 void nvfp4i_backend_release(nvfp4_context *ctx) { (void)ctx; }
+
+nvfp4_status nvfp4_context_set_cuda_stream(nvfp4_context *ctx, void *stream)
+{
+    (void)stream;
+    if (!ctx)
+        return NVFP4_ERR_NULL_POINTER;
+    return nvfp4i_fail(ctx, NVFP4_ERR_UNSUPPORTED, "this build of libnvfp4 has no CUDA backend");
+}
+
+nvfp4_status nvfp4_context_get_cuda_stream(const nvfp4_context *ctx, void **stream)
+{
+    if (!ctx || !stream)
+        return NVFP4_ERR_NULL_POINTER;
+    return NVFP4_ERR_UNSUPPORTED;
+}
 #endif

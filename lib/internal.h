@@ -157,9 +157,7 @@ const nvfp4i_method *nvfp4i_method_get(int32_t method);
 
 /* ---- shared CPU building blocks ---------------------------------------------------------- */
 
-/* MAX's block scale byte for amax a (SPEC §3.1): E4M3(RN32(a·pre)), pre = RN32(s_enc·RN32(1/6)). */
-static inline uint8_t nvfp4i_max_scale(float a, float pre) { return nvfp4i_e4m3_from_float(a * pre); }
-static inline float nvfp4i_max_pre(float s_enc) { return s_enc * NVFP4I_RN_ONE_SIXTH; }
+/* MAX's block scale byte nvfp4i_max_scale()/nvfp4i_max_pre() are in rounding.h (shared with CUDA). */
 
 /* Encodes a block with a given stored scale byte (exact recipe). Returns 1 if the block
  * underflowed (amax > 0, f(S) == 0). */
@@ -206,11 +204,7 @@ void nvfp4i_stats_add(nvfp4i_stats_acc *into, const nvfp4i_stats_acc *a);
 /* Tensor amax over finite values and count of non-finite values, row-parallel. */
 nvfp4_status nvfp4i_tensor_amax(nvfp4_context *ctx, const nvfp4i_src *src, float *amax, int64_t *nonfinite);
 
-/* 128×4 offset (SPEC §6) with K4 = ceil(scale_cols/4). */
-static inline int64_t nvfp4i_offset_128x4(int64_t m, int64_t k, int64_t k4)
-{
-    return ((m / 128) * k4 + (k / 4)) * 512 + (m % 32) * 16 + ((m / 32) % 4) * 4 + (k % 4);
-}
+/* The 128×4 offset nvfp4i_offset_128x4() is in rounding.h (shared with CUDA). */
 void nvfp4i_swizzle(const uint8_t *linear, int64_t rows, int64_t scale_cols, uint8_t *swizzled);
 void nvfp4i_unswizzle(const uint8_t *swizzled, int64_t rows, int64_t scale_cols, uint8_t *linear);
 

@@ -283,4 +283,16 @@ NVFP4I_HD float nvfp4i_decode(uint8_t code, float scale_value, float s_dec)
     return (nvfp4i_e2m1_to_float(code) * scale_value) * s_dec;
 }
 
+/* MAX's block scale byte for amax a (SPEC §3.1): E4M3(RN32(a·pre)), pre = RN32(s_enc·RN32(1/6)). */
+NVFP4I_HD uint8_t nvfp4i_max_scale(float a, float pre) { return nvfp4i_e4m3_from_float(a * pre); }
+NVFP4I_HD float nvfp4i_max_pre(float s_enc) { return s_enc * NVFP4I_RN_ONE_SIXTH; }
+
+/* ---- the 128×4 scale layout (SPEC §6), shared by every backend --------------------------- */
+
+/* Byte offset of scale (m, k) with K4 = ceil(scale_cols/4). */
+NVFP4I_HD int64_t nvfp4i_offset_128x4(int64_t m, int64_t k, int64_t k4)
+{
+    return ((m / 128) * k4 + (k / 4)) * 512 + (m % 32) * 16 + ((m / 32) % 4) * 4 + (k % 4);
+}
+
 #endif /* NVFP4I_ROUNDING_H */

@@ -193,6 +193,39 @@ NVFP4_API nvfp4_status nvfp4_context_set_int(nvfp4_context *ctx, int32_t key, in
 NVFP4_API nvfp4_status nvfp4_context_get_int(const nvfp4_context *ctx, int32_t key, int64_t *value);
 
 /**
+ * @brief Sets the CUDA stream on which a CUDA context does its work.
+ *
+ * On a context that uses ::NVFP4_BACKEND_CUDA, nvfp4_quantize(), nvfp4_dequantize() and
+ * nvfp4_dequantize_v2() take device pointers (source, codes, scales, destination and the
+ * @c global_scale out-pointer of nvfp4_quantize()) and enqueue their kernels on this stream. Each
+ * call waits for the work it enqueued to complete before it returns, so its status is final and
+ * its outputs are ready; work the caller enqueued earlier on the same stream runs first. The
+ * default is NULL, CUDA's legacy default stream. The stream is not checked here and must stay
+ * valid while the context uses it: a stream that CUDA rejects makes the next call return
+ * ::NVFP4_ERR_BACKEND and write nothing. The context never destroys the stream.
+ * @param[in,out] ctx    The context.
+ * @param[in]     stream A @c cudaStream_t cast to @c void*, or NULL for the default stream.
+ * @retval NVFP4_OK on success.
+ * @retval NVFP4_ERR_NULL_POINTER if @p ctx is NULL.
+ * @retval NVFP4_ERR_UNSUPPORTED if @p ctx does not use the CUDA backend (always the case in a
+ *         build without CUDA); nothing changes.
+ * @retval NVFP4_ERR_OUT_OF_MEMORY if the backend state cannot be allocated; nothing changes.
+ * @since 0.1
+ */
+NVFP4_API nvfp4_status nvfp4_context_set_cuda_stream(nvfp4_context *ctx, void *stream);
+
+/**
+ * @brief Reads the CUDA stream of a CUDA context.
+ * @param[in]  ctx    The context.
+ * @param[out] stream Receives the stream set by nvfp4_context_set_cuda_stream() (NULL by default).
+ * @retval NVFP4_OK on success.
+ * @retval NVFP4_ERR_NULL_POINTER if @p ctx or @p stream is NULL.
+ * @retval NVFP4_ERR_UNSUPPORTED if @p ctx does not use the CUDA backend; @p stream is untouched.
+ * @since 0.1
+ */
+NVFP4_API nvfp4_status nvfp4_context_get_cuda_stream(const nvfp4_context *ctx, void **stream);
+
+/**
  * @brief Detail about the last error a call on this context returned.
  * @param[in] ctx The context (NULL gives a fixed string).
  * @return A string owned by the context, valid until its next call; "" after a success.

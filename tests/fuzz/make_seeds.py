@@ -62,3 +62,38 @@ put('convert', 'scalars', bytes([0x07]) + b''.join(b'\x01' + bytes([k]) + bytes(
 put('convert', 'arrays', bytes([0x08]) + b'\x01\x00\x38\x00' + bytes([0, 40, 0]) + bytes(range(256)) * 2)
 put('convert', 'arrays_f16', bytes([0x08]) + b'\x01\x00\x38\x00' + bytes([1, 33, 0x80]) + bytes(range(256)))
 put('convert', 'nan', bytes([0x00, 0x01, 255, 0x7f, 0x00, 0x7e]))
+
+# rounder: method, out, in, flags, iterations, nparams, ..., calibration, progress, W dtype, ld, W
+for method in (0, 1):
+    for flags in (0x00, 0x02, 0x06, 0x08, 0x0A, 0x01):
+        put('rounder', 'm%d_f%02x' % (method, flags),
+            bytes([method, 2, 31, flags, 3, 0]) + bytes([0, 2, 0]) + bytes((i * 37) % 256 for i in range(600)))
+put('rounder', 'cancel', bytes([0, 1, 15, 0x00, 8, 0]) + bytes([0, 3, 0]) + bytes(range(100)) + bytes([0x03, 0, 0]) + bytes(range(64)))
+
+# checkpoint: mode, then bytes (see the harness)
+def st_file(tensors, meta=True):
+    import json
+    hdr = {'__metadata__': {'format': 'pt'}} if meta else {}
+    data = b''
+    for name, dt, shape, payload in tensors:
+        hdr[name] = {'dtype': dt, 'shape': shape, 'data_offsets': [len(data), len(data) + len(payload)]}
+        data += payload
+    h = json.dumps(hdr).encode()
+    return struct.pack('<Q', len(h)) + h + data
+
+layer = st_file([('l.weight', 'U8', [2, 8], bytes(range(16))), ('l.weight_scale', 'F8_E4M3', [2, 1], b'\x38\x40'),
+                 ('l.weight_scale_2', 'F32', [], f32(0.5)), ('l.input_scale', 'F32', [1], f32(1.0)),
+                 ('x', 'BF16', [3], b'\x80\x3f' * 3)])
+def raw(b, mode=0):
+    return bytes([mode]) + struct.pack('<H', len(b)) + b
+
+
+put('checkpoint', 'raw_layer', raw(layer))
+put('checkpoint', 'raw_empty', raw(st_file([], meta=False)))
+put('checkpoint', 'raw_ct', raw(st_file([('m.weight_packed', 'U8', [1, 8], bytes(8)), ('m.weight_scale', 'F8_E4M3', [1, 1], b'\x7f'),
+                                                ('m.weight_global_scale', 'F32', [1], f32(2.0))])))
+put('checkpoint', 'header', b'\x01\x20\x00' + b'{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}' + f32(1.0))
+for tweak in range(8):
+    put('checkpoint', 'struct_%d' % tweak, bytes([0x02, 2, 1, tweak & 1, tweak]) + bytes(range(256)))
+put('checkpoint', 'index', raw(layer, 0x12) + b'{"weight_map":{"l.weight":"model.safetensors"}}')
+put('checkpoint', 'dir', raw(layer, 0x33) + b'{"weight_map":{"l.weight":"model.safetensors"}}')

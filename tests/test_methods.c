@@ -825,6 +825,45 @@ static void test_eval8_matches_scalar(void **state)
 #endif
 }
 
+/* The saturate policy: NaN and ±Inf inputs code as 0x7 and ±6, add nothing to any error or
+ * amax, and every method still writes a decodable tensor with a finite error. */
+static void test_nonfinite_saturate(void **state)
+{
+    (void)state;
+    const int64_t rows = 6, cols = 64;
+    float *x = make_tensor(DIST_LAPLACE, rows, cols, 123);
+    x[3] = NAN;
+    x[70] = INFINITY;
+    x[200] = -INFINITY;
+    for (size_t m = 0; m < N_METHODS; m++) {
+        cfg c = base_cfg(all_methods[m]);
+        nvfp4_context *ctx = NULL;
+        nvfp4_quantizer *q = make_q(&c, cols);
+        assert_int_equal(nvfp4_quantizer_set_int(q, NVFP4_Q_NONFINITE, NVFP4_NONFINITE_SATURATE), NVFP4_OK);
+        assert_int_equal(nvfp4_context_create(&ctx, NVFP4_BACKEND_CPU), NVFP4_OK);
+        assert_int_equal(nvfp4_context_set_int(ctx, NVFP4_CTX_COLLECT_STATS, 1), NVFP4_OK);
+        result r;
+        r.codes = malloc((size_t)(rows * cols / 2));
+        r.scales = malloc((size_t)(rows * cols / 16));
+        assert_int_equal(nvfp4_quantize(ctx, q, NVFP4_DTYPE_F32, x, rows, cols, cols, r.codes, r.scales, &r.gs),
+                         NVFP4_OK);
+        r.st.size = sizeof r.st;
+        assert_int_equal(nvfp4_context_get_stats(ctx, &r.st), NVFP4_OK);
+        assert_int_equal(r.st.nonfinite, 3);
+        assert_true(isfinite(r.st.sse) && r.st.sse > 0.0);
+        assert_int_equal(code_at(&r, cols, 0, 3), 0x7);
+        assert_int_equal(code_at(&r, cols, 1, 6), 0x7);
+        assert_int_equal(code_at(&r, cols, 3, 8), 0xF);
+        for (int64_t i = 0; i < rows * cols / 16; i++)
+            assert_true(r.scales[i] < 0x7F);
+        assert_true(isfinite(r.gs) && r.gs > 0.0f);
+        nvfp4_quantizer_destroy(q);
+        nvfp4_context_destroy(ctx);
+        result_free(&r);
+    }
+    free(x);
+}
+
 /* ---- every method: an ordinary NVFP4 tensor ---------------------------------------------- */
 
 
@@ -957,6 +996,7 @@ int main(void)
         cmocka_unit_test(test_underflow_stats),
         cmocka_unit_test(test_scalar_and_vector_paths_agree),
         cmocka_unit_test(test_eval8_matches_scalar),
+        cmocka_unit_test(test_nonfinite_saturate),
         cmocka_unit_test(test_dequantize_reads_every_method),
         cmocka_unit_test(test_bad_parameters),
     };

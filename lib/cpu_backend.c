@@ -1,4 +1,6 @@
 /* cpu_backend.c - the CPU backend's quantise/dequantise operations and backend selection. */
+#include <string.h>
+
 #include "dispatch.h"
 
 static nvfp4_status cpu_run_method(nvfp4i_job *job, const nvfp4i_method *m, nvfp4i_stats_acc *st)
@@ -68,13 +70,12 @@ typedef struct {
     const nvfp4i_deq *d;
 } deq_arg;
 
-static void store(int32_t dtype, void *dst, int64_t i, float v)
+/* A block's 16 possible decoded values, nvfp4i_decode() of each code: the element loop is then
+ * a table lookup per element (same values, bit for bit). */
+static void block_table(float sv, float gs, float lut[16])
 {
-    switch (dtype) {
-    case NVFP4_DTYPE_F32: ((float *)dst)[i] = v; break;
-    case NVFP4_DTYPE_F16: ((uint16_t *)dst)[i] = nvfp4i_float_to_f16(v); break;
-    default: ((uint16_t *)dst)[i] = nvfp4i_float_to_bf16(v); break;
-    }
+    for (uint8_t c = 0; c < 16; c++)
+        lut[c] = nvfp4i_decode(c, sv, gs);
 }
 
 static void deq_range(void *argp, int64_t b, int64_t e, int tid)
@@ -82,18 +83,34 @@ static void deq_range(void *argp, int64_t b, int64_t e, int tid)
     const nvfp4i_deq *d = ((deq_arg *)argp)->d;
     const int B = d->block;
     const int64_t row_bytes = d->nblk * B / 2;
+    float lut[16], vals[32];
     (void)tid;
     for (int64_t r = b; r < e; r++) {
         const uint8_t *cr = d->codes + r * row_bytes;
         const uint8_t *sr = d->scales + r * d->nblk;
         for (int64_t k = 0; k < d->nblk; k++) {
             float sv = d->format == NVFP4_FORMAT_MXFP4 ? nvfp4i_e8m0_to_float(sr[k]) : nvfp4i_e4m3_to_float(sr[k]);
+            block_table(sv, d->global_scale, lut);
+            const uint8_t *cb = cr + k * (B / 2);
+            for (int j = 0; j < B / 2; j++) {
+                vals[2 * j] = lut[cb[j] & 0xF];
+                vals[2 * j + 1] = lut[cb[j] >> 4];
+            }
             int64_t c0 = k * B;
-            int64_t n = d->cols - c0 < B ? d->cols - c0 : B;
-            for (int64_t i = 0; i < n; i++) {
-                int64_t col = c0 + i;
-                uint8_t code = (uint8_t)((cr[col / 2] >> ((col & 1) * 4)) & 0xF);
-                store(d->dst_dtype, d->dst, r * d->ld + col, nvfp4i_decode(code, sv, d->global_scale));
+            int n = (int)(d->cols - c0 < B ? d->cols - c0 : B);
+            int64_t o = r * d->ld + c0;
+            switch (d->dst_dtype) {
+            case NVFP4_DTYPE_F32:
+                memcpy((float *)d->dst + o, vals, (size_t)n * sizeof(float));
+                break;
+            case NVFP4_DTYPE_F16:
+                for (int i = 0; i < n; i++)
+                    ((uint16_t *)d->dst)[o + i] = nvfp4i_float_to_f16(vals[i]);
+                break;
+            default:
+                for (int i = 0; i < n; i++)
+                    ((uint16_t *)d->dst)[o + i] = nvfp4i_float_to_bf16(vals[i]);
+                break;
             }
         }
     }

@@ -137,14 +137,19 @@ int nvfp4i_encode_block(const float *x, int n, float amax, uint8_t scale, float 
 double nvfp4i_block_sse(const float *x, const float *h, int n, const uint8_t *codes, float scale_value,
                         float s_dec, double *sum_sq)
 {
-    double e = 0.0, s = 0.0;
+    double lut[16], e = 0.0, s = 0.0;
+    for (uint8_t c = 0; c < 16; c++)
+        lut[c] = (double)nvfp4i_decode(c, scale_value, s_dec);
     for (int i = 0; i < n; i++) {
-        if (!nvfp4i_isfinite(x[i]))
-            continue;
+        double xi = (double)x[i];
         double w = h ? (double)h[i] : 1.0;
-        double d = (double)nvfp4i_decode(codes[i], scale_value, s_dec) - (double)x[i];
+        double d = lut[codes[i] & 0xF] - xi;
+        /* non-finite inputs (saturate policy) are not part of the error */
+        w = nvfp4i_isfinite(x[i]) ? w : 0.0;
+        d = nvfp4i_isfinite(x[i]) ? d : 0.0;
+        xi = nvfp4i_isfinite(x[i]) ? xi : 0.0;
         e += w * d * d;
-        s += w * (double)x[i] * (double)x[i];
+        s += w * xi * xi;
     }
     if (sum_sq)
         *sum_sq += s;

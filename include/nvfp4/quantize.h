@@ -96,6 +96,8 @@ NVFP4_API nvfp4_status nvfp4_quantizer_create(nvfp4_quantizer **out, int32_t met
  * @retval NVFP4_ERR_NULL_POINTER if @p q is NULL.
  * @retval NVFP4_ERR_UNKNOWN_KEY if @p param is not an integer key.
  * @retval NVFP4_ERR_INVALID_VALUE if @p value is out of range; nothing changes.
+ * @retval NVFP4_ERR_UNSUPPORTED if @p value asks for ::NVFP4_FORMAT_MXFP4 or ::NVFP4_RECIPE_MODELOPT
+ *         with a method or setting that cannot produce it (both are MAX only); nothing changes.
  * @since 0.1
  */
 NVFP4_API nvfp4_status nvfp4_quantizer_set_int(nvfp4_quantizer *q, int32_t param, int64_t value);

@@ -176,6 +176,8 @@ NVFP4_API void nvfp4_context_destroy(nvfp4_context *ctx);
  * @retval NVFP4_ERR_NULL_POINTER if @p ctx is NULL.
  * @retval NVFP4_ERR_UNKNOWN_KEY if @p key is unknown or read-only.
  * @retval NVFP4_ERR_INVALID_VALUE if @p value is out of range; nothing changes.
+ * @retval NVFP4_ERR_UNSUPPORTED if @p key is ::NVFP4_CTX_CUDA_DEVICE and the context does not use
+ *         the CUDA backend; nothing changes.
  * @since 0.1
  */
 NVFP4_API nvfp4_status nvfp4_context_set_int(nvfp4_context *ctx, int32_t key, int64_t value);
@@ -201,8 +203,9 @@ NVFP4_API nvfp4_status nvfp4_context_get_int(const nvfp4_context *ctx, int32_t k
  * call waits for the work it enqueued to complete before it returns, so its status is final and
  * its outputs are ready; work the caller enqueued earlier on the same stream runs first. The
  * default is NULL, CUDA's legacy default stream. The stream is not checked here and must stay
- * valid while the context uses it: a stream that CUDA rejects makes the next call return
- * ::NVFP4_ERR_BACKEND and write nothing. The context never destroys the stream.
+ * valid (not destroyed) while the context uses it. A call on a stream where CUDA refuses the work,
+ * for example one that is capturing a CUDA graph (these calls synchronise, which capture does not
+ * allow), returns ::NVFP4_ERR_BACKEND and writes nothing. The context never destroys the stream.
  * @param[in,out] ctx    The context.
  * @param[in]     stream A @c cudaStream_t cast to @c void*, or NULL for the default stream.
  * @retval NVFP4_OK on success.

@@ -18,8 +18,11 @@
 #define NVFP4I_BLOCK_MXFP4 32
 #define NVFP4I_MAX_THREADS 1024
 
-/* Builds a loop both for the baseline ISA and AVX2, picked at load time (GCC/clang ifunc). */
-#if defined(__x86_64__) && defined(__linux__) && !defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 8
+/* Builds a loop both for the baseline ISA and AVX2, picked at load time (GCC/clang ifunc). Not
+ * under ThreadSanitizer: the instrumented ifunc resolver runs during relocation, before the TSan
+ * runtime is up, and crashes the process. */
+#if defined(__x86_64__) && defined(__linux__) && !defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 8 && \
+    !defined(__SANITIZE_THREAD__)
 #define NVFP4I_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define NVFP4I_CLONES

@@ -128,7 +128,7 @@ static uint8_t fo6_block_fn(const nvfp4i_job *job, const float *x, const float *
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 #define FO6_AVX2 1
-#define FO6_TARGET __attribute__((target("avx2,fma")))
+#define FO6_TARGET __attribute__((target("avx2")))
 
 /* 8x8 transpose: in r[b] = 8 consecutive floats of block b, out r[i] = element i of blocks 0..7. */
 FO6_TARGET static inline void fo6_tr8(__m256 r[8])
@@ -214,31 +214,46 @@ FO6_TARGET static inline __m256 fo6_inv(__m256 a, __m256 f, __m256 sdec)
     return _mm256_andnot_ps(zero, inv);
 }
 
-/* RN32(z / c) for |z| ≥ 2^-117 (or z = 0) without a division: q0 = RN32(z·RN32(1/c)), the
- * exact remainder z − q0·c by FMA, one correction q0 + rem·RN32(1/c) by FMA. For c = 1536 and
- * c = 2688 this equals the division for every such float z (checked exhaustively by
- * tests/test_methods.c, test_4over6_division); below 2^-117 the quotient nears the subnormal
- * range and the correction can be off, so fo6_row_avx2 divides when A is that small. */
-FO6_TARGET static inline __m256 fo6_div(__m256 z, __m256 c, __m256 rc, int exact_div)
+/* The candidate's lane constants. On the fast path (2^-100 ≤ A ≤ 2^100) the reconstruction
+ * RN32(RN32(RN32(v·f)·A)/(6M)) of E2M1 value v = 2^e·m' (m' = 1 or 1.5) equals 2^e·Q_m' with
+ * Q_m' = RN32(RN32((m'·f)·A)/(6M)): v·f and m'·f are exact, and scaling by 2^e commutes with
+ * every rounding as long as nothing leaves the normal range, which the bounds on A guarantee
+ * (every nonzero intermediate lies in [2^-122, 2^110]). So two divisions per lane replace
+ * sixteen. Outside those bounds the product and the division run per element. */
+typedef struct {
+    __m256 inv, f, q1, q3;
+} fo6_lane;
+
+FO6_TARGET static inline fo6_lane fo6_lane_setup(__m256 inv, __m256 f, __m256 A, __m256 sixm)
 {
-    if (exact_div)
-        return _mm256_div_ps(z, c);
-    __m256 q0 = _mm256_mul_ps(z, rc);
-    return _mm256_fmadd_ps(_mm256_fnmadd_ps(q0, c, z), rc, q0);
+    fo6_lane l;
+    l.inv = inv;
+    l.f = f;
+    l.q1 = _mm256_div_ps(_mm256_mul_ps(f, A), sixm);
+    l.q3 = _mm256_div_ps(_mm256_mul_ps(_mm256_mul_ps(f, _mm256_set1_ps(1.5f)), A), sixm);
+    return l;
 }
 
-/* One candidate's codes and scored term for element vector x (lanes = blocks). */
-FO6_TARGET static inline __m256 fo6_cand(__m256 x, __m256 inv, __m256 f, __m256 A, __m256 sixm, __m256 rsixm,
-                                         int exact_div, int rule, __m256i *code)
+/* One candidate's magnitude codes and scored term for element vector x (lanes = blocks);
+ * ax = |x|, xs = the sign bit of x (the sign of y = x·inv as inv ≥ 0). */
+FO6_TARGET static inline __m256 fo6_cand(__m256 x, __m256 ax, __m256 xs, const fo6_lane *l, __m256 A, __m256 sixm,
+                                         int fast, int rule, __m256i *mag)
 {
     const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u));
-    const __m256 tab = _mm256_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f);
-    __m256 y = _mm256_mul_ps(x, inv);
-    __m256 sy = _mm256_and_ps(sign, y);
-    __m256i m = fo6_mag(_mm256_andnot_ps(sign, y));
-    *code = _mm256_or_si256(m, _mm256_srli_epi32(_mm256_castps_si256(sy), 28));
-    __m256 v = _mm256_or_ps(_mm256_permutevar8x32_ps(tab, m), sy);
-    __m256 d = _mm256_sub_ps(fo6_div(_mm256_mul_ps(_mm256_mul_ps(v, f), A), sixm, rsixm, exact_div), x);
+    __m256i m = fo6_mag(_mm256_mul_ps(ax, l->inv));
+    __m256 xh;
+    *mag = m;
+    if (fast) {
+        const __m256 sel = _mm256_castsi256_ps(_mm256_setr_epi32(0, 0, 0, -1, 0, -1, 0, -1));
+        const __m256 sc = _mm256_setr_ps(0.0f, 0.5f, 1.0f, 1.0f, 2.0f, 2.0f, 4.0f, 4.0f);
+        __m256 q = _mm256_blendv_ps(l->q1, l->q3, _mm256_permutevar8x32_ps(sel, m));
+        xh = _mm256_or_ps(_mm256_mul_ps(q, _mm256_permutevar8x32_ps(sc, m)), xs);
+    } else {
+        const __m256 tab = _mm256_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f);
+        __m256 v = _mm256_or_ps(_mm256_permutevar8x32_ps(tab, m), xs);
+        xh = _mm256_div_ps(_mm256_mul_ps(_mm256_mul_ps(v, l->f), A), sixm);
+    }
+    __m256 d = _mm256_sub_ps(xh, x);
     return rule == NVFP4_RULE_MSE ? _mm256_mul_ps(d, d) : _mm256_andnot_ps(sign, d);
 }
 
@@ -260,10 +275,9 @@ FO6_TARGET static void fo6_row_avx2(const fo6_params *p, const float *x, const f
                                     uint8_t *codes_row, uint8_t *scales_row, int64_t *n4, int64_t *uf)
 {
     const __m256 A = _mm256_set1_ps(p->A), sixm = _mm256_set1_ps(p->six_m), sdec = _mm256_set1_ps(p->s_dec);
-    const __m256 rsixm = _mm256_set1_ps(1.0f / p->six_m);
-    /* every nonzero numerator v·f·A is at least 2^-10·A: the FMA quotient is exact from A ≥ 2^-100 */
-    const int exact_div = !(p->A >= 7.88860905e-31f);
+    const int fast = p->A >= 0x1p-100f && p->A <= 0x1p100f;
     const __m256 absm = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+    const __m256 signm = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u));
     for (int64_t g = 0; g < ngroups; g++) {
         const float *xg = x + g * 128;
         const float *hg = h ? h + g * 128 : NULL;
@@ -285,11 +299,14 @@ FO6_TARGET static void fo6_row_avx2(const fo6_params *p, const float *x, const f
         __m256i b6 = fo6_e4m3(base), b4 = fo6_e4m3(_mm256_mul_ps(base, _mm256_set1_ps(1.5f)));
         __m256 f6 = fo6_e4m3_val(b6), f4 = fo6_e4m3_val(b4);
         __m256 i6 = fo6_inv(a, f6, sdec), i4 = fo6_inv(a, f4, sdec);
+        const fo6_lane l6 = fo6_lane_setup(i6, f6, A, sixm), l4 = fo6_lane_setup(i4, f4, A, sixm);
         __m256 e6 = _mm256_setzero_ps(), e4 = _mm256_setzero_ps();
-        __m256i c6[16], c4[16];
+        __m256i c6[16], c4[16], sg[16];
         for (int i = 0; i < 16; i++) {
-            __m256 t6 = fo6_cand(r[i], i6, f6, A, sixm, rsixm, exact_div, p->rule, &c6[i]);
-            __m256 t4 = fo6_cand(r[i], i4, f4, A, sixm, rsixm, exact_div, p->rule, &c4[i]);
+            __m256 ax = _mm256_and_ps(absm, r[i]), xs = _mm256_and_ps(signm, r[i]);
+            sg[i] = _mm256_srli_epi32(_mm256_castps_si256(xs), 28);
+            __m256 t6 = fo6_cand(r[i], ax, xs, &l6, A, sixm, fast, p->rule, &c6[i]);
+            __m256 t4 = fo6_cand(r[i], ax, xs, &l4, A, sixm, fast, p->rule, &c4[i]);
             if (hg) {
                 t6 = _mm256_mul_ps(w[i], t6);
                 t4 = _mm256_mul_ps(w[i], t4);
@@ -315,8 +332,8 @@ FO6_TARGET static void fo6_row_avx2(const fo6_params *p, const float *x, const f
         /* byte j of each block = code(2j) | code(2j+1) << 4, then blocks back to rows */
         __m256i pb[8];
         for (int j = 0; j < 8; j++) {
-            __m256i lo = _mm256_blendv_epi8(c6[2 * j], c4[2 * j], pick);
-            __m256i hi = _mm256_blendv_epi8(c6[2 * j + 1], c4[2 * j + 1], pick);
+            __m256i lo = _mm256_or_si256(_mm256_blendv_epi8(c6[2 * j], c4[2 * j], pick), sg[2 * j]);
+            __m256i hi = _mm256_or_si256(_mm256_blendv_epi8(c6[2 * j + 1], c4[2 * j + 1], pick), sg[2 * j + 1]);
             pb[j] = _mm256_or_si256(lo, _mm256_slli_epi32(hi, 4));
         }
         fo6_tr8i(pb); /* pb[b] = the 8 bytes of block b in int32 lanes */
@@ -330,7 +347,7 @@ FO6_TARGET static void fo6_row_avx2(const fo6_params *p, const float *x, const f
     }
 }
 
-static int fo6_have_avx2(void) { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+static int fo6_have_avx2(void) { return __builtin_cpu_supports("avx2"); }
 #else
 #define FO6_AVX2 0
 #endif

@@ -369,48 +369,47 @@ static void test_4over6_choice_per_block(void **state)
         }
     check_46_choice(DIST_T3, NVFP4_RULE_MSE, 256, h);
     check_46_choice(DIST_LAPLACE, NVFP4_RULE_MAE, 448, h);
-    /* tiny tensors: A = 2^-100 is where the vector path switches from its FMA quotient to the
-     * division (and subnormal intermediate products appear below it); MAE, since squared
+    /* tiny and huge tensors: outside 2^-100 ≤ A ≤ 2^100 the vector path reconstructs element by
+     * element instead of from per-lane quotients (and subnormal products appear); MAE, since squared
      * errors of such tiny values underflow to 0 in float32 and every block would tie */
     check_46_choice_scaled(DIST_GAUSS, NVFP4_RULE_MAE, 256, NULL, 1e-29f);
     check_46_choice_scaled(DIST_T3, NVFP4_RULE_MAE, 448, NULL, 1e-32f);
     check_46_choice_scaled(DIST_LAPLACE, NVFP4_RULE_ABSMAX, 256, NULL, 1e-36f);
+    check_46_choice_scaled(DIST_GAUSS, NVFP4_RULE_MAE, 448, NULL, 1e32f); /* A above 2^100 */
 }
 
-/* The vector 4/6 replaces RN32(z / (6·M)) by q0 = RN32(z·r), r = RN32(1/(6·M)), corrected once
- * by FMA, for |z| ≥ 2^-117. Exhaustively: that equals the division for every such float. */
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-__attribute__((target("avx2,fma"))) static uint64_t fma_quotient_mismatches(float c)
-{
-    const __m256 vc = _mm256_set1_ps(c), r = _mm256_set1_ps(1.0f / c);
-    const __m256i step = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    uint64_t bad = 0;
-    for (uint32_t u = 0x05000000u; u < 0x7F800000u; u += 8) { /* 2^-117 .. FLT_MAX */
-        __m256 z = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_set1_epi32((int)u), step));
-        __m256 q0 = _mm256_mul_ps(z, r);
-        __m256 q = _mm256_fmadd_ps(_mm256_fnmadd_ps(q0, vc, z), r, q0);
-        __m256i eq = _mm256_cmpeq_epi32(_mm256_castps_si256(q), _mm256_castps_si256(_mm256_div_ps(z, vc)));
-        bad += 8u - (unsigned)__builtin_popcount((unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(eq)));
-    }
-    return bad;
-}
-#endif
-
-static void test_4over6_division(void **state)
+/* The vector 4/6 reconstructs v = 2^e·m' (m' = 1 or 1.5) as 2^e·RN32(RN32((m'·f)·A)/(6M))
+ * instead of RN32(RN32(RN32(v·f)·A)/(6M)) when 2^-100 ≤ A ≤ 2^100. Check the identity for
+ * every scale byte, every magnitude and many A across that range, both ceilings. */
+static void test_4over6_reconstruction_identity(void **state)
 {
     (void)state;
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
-        skip();
-        return;
+    static const float mag[8] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f};
+    static const float mp[8] = {0.0f, 1.0f, 1.0f, 1.5f, 1.0f, 1.5f, 1.0f, 1.5f};
+    static const float sc[8] = {0.0f, 0.5f, 1.0f, 1.0f, 2.0f, 2.0f, 4.0f, 4.0f};
+    rng_seed(2024);
+    int64_t checked = 0;
+    for (int t = 0; t < 6000; t++) {
+        /* A log-uniform over [2^-100, 2^100], the two ends included */
+        float A = t == 0 ? 0x1p-100f : t == 1 ? 0x1p100f : (float)exp2(-100.0 + 200.0 * uniform());
+        for (int ceil = 0; ceil < 2; ceil++) {
+            float sixm = ceil ? 2688.0f : 1536.0f;
+            for (int b = 0; b < 0x7F; b++) {
+                float f = nvfp4_e4m3_to_float((uint8_t)b);
+                for (int m = 0; m < 8; m++) {
+                    float ref = ((mag[m] * f) * A) / sixm;
+                    float q = ((mp[m] * f) * A) / sixm;
+                    float got = q * sc[m];
+                    if (ref != got)
+                        fprintf(stderr, "A %a f %a v %g: %a vs %a\n", (double)A, (double)f, (double)mag[m],
+                                (double)ref, (double)got);
+                    assert_true(ref == got);
+                    checked++;
+                }
+            }
+        }
     }
-    assert_true(nvfp4_e4m3_to_float(0x01) * 0.5f * 7.88860905e-31f >= 0x1p-117f); /* the switch point */
-    assert_int_equal(fma_quotient_mismatches(1536.0f), 0);
-    assert_int_equal(fma_quotient_mismatches(2688.0f), 0);
-#else
-    skip();
-#endif
+    assert_true(checked > 12000000);
 }
 
 /* ---- CJSO -------------------------------------------------------------------------------- */
@@ -987,7 +986,7 @@ int main(void)
         cmocka_unit_test(test_4over6_golden_tail),
         cmocka_unit_test(test_4over6_golden_coverage),
         cmocka_unit_test(test_4over6_choice_per_block),
-        cmocka_unit_test(test_4over6_division),
+        cmocka_unit_test(test_4over6_reconstruction_identity),
         cmocka_unit_test(test_cjso_monotone),
         cmocka_unit_test(test_cjso_fixed_global_scale),
         cmocka_unit_test(test_dss_exact_search),

@@ -101,7 +101,7 @@ __device__ __forceinline__ void load8(const void *src, int64_t ld, int64_t cols,
     if (DT == NVFP4_DTYPE_F32) {
         const float *p = (const float *)src + row * ld + col0;
         if (vec) {
-            float4 a = __ldcs((const float4 *)p), b = __ldcs((const float4 *)p + 1);
+            float4 a = __ldg((const float4 *)p), b = __ldg((const float4 *)p + 1);
             x[0] = a.x; x[1] = a.y; x[2] = a.z; x[3] = a.w;
             x[4] = b.x; x[5] = b.y; x[6] = b.z; x[7] = b.w;
         } else {
@@ -112,7 +112,7 @@ __device__ __forceinline__ void load8(const void *src, int64_t ld, int64_t cols,
     } else {
         const uint16_t *p = (const uint16_t *)src + row * ld + col0;
         if (vec) {
-            uint4 v = __ldcs((const uint4 *)p);
+            uint4 v = __ldg((const uint4 *)p);
             uint32_t w[4] = {v.x, v.y, v.z, v.w};
 #pragma unroll
             for (int i = 0; i < 4; i++) {
@@ -139,23 +139,37 @@ struct amax_params {
     dev_words *words;
 };
 
+const int kAmaxUnroll = 4; /* units (16-byte loads of bf16) in flight per thread */
+
 template <int DT> __global__ void __launch_bounds__(kThreads) amax_kernel(amax_params p)
 {
     uint32_t m = 0, nf = 0;
     const uint64_t stride = (uint64_t)gridDim.x * kThreads;
-    for (uint64_t u = (uint64_t)blockIdx.x * kThreads + threadIdx.x; u < p.units; u += stride) {
-        int64_t row, j;
-        split_unit(u, p.small, p.fd, p.per, &row, &j);
-        int64_t col0 = j * 8;
-        float x[8];
-        load8<DT>(p.src, p.ld, p.cols, row, col0, p.vec && col0 + 8 <= p.cols, x);
+    for (uint64_t u0 = (uint64_t)blockIdx.x * kThreads + threadIdx.x; u0 < p.units; u0 += kAmaxUnroll * stride) {
+        float x[kAmaxUnroll][8];
 #pragma unroll
-        for (int i = 0; i < 8; i++) {
-            uint32_t a = nvfp4i_f2u(x[i]) & 0x7FFFFFFFu;
-            bool fin = a < 0x7F800000u;
-            m = fin && a > m ? a : m;
-            nf += !fin;
+        for (int t = 0; t < kAmaxUnroll; t++) { /* all loads first */
+            const uint64_t u = u0 + (uint64_t)t * stride;
+            if (u < p.units) {
+                int64_t row, j;
+                split_unit(u, p.small, p.fd, p.per, &row, &j);
+                const int64_t col0 = j * 8;
+                load8<DT>(p.src, p.ld, p.cols, row, col0, p.vec && col0 + 8 <= p.cols, x[t]);
+            } else {
+#pragma unroll
+                for (int i = 0; i < 8; i++)
+                    x[t][i] = 0.0f;
+            }
         }
+#pragma unroll
+        for (int t = 0; t < kAmaxUnroll; t++)
+#pragma unroll
+            for (int i = 0; i < 8; i++) {
+                uint32_t a = nvfp4i_f2u(x[t][i]) & 0x7FFFFFFFu;
+                bool fin = a < 0x7F800000u;
+                m = fin && a > m ? a : m;
+                nf += !fin;
+            }
     }
     m = __reduce_max_sync(0xFFFFFFFFu, m);
     nf = __reduce_add_sync(0xFFFFFFFFu, nf);
@@ -188,8 +202,7 @@ struct quant_params {
     const void *src;
     int64_t rows, cols, ld;
     int64_t nblk, row_bytes, k4; /* blocks per row, code bytes per row, ceil(nblk/4) */
-    uint64_t units;              /* rows · nblk · lanes-per-block */
-    uint64_t per;                /* units per row */
+    uint64_t units;              /* rows · nblk: one thread per scale block */
     fast_div fd;
     bool small, vec, codes_vec, swizzled, strict, floor_mode;
     float user_sdec; /* > 0: the caller's global decode scale */
@@ -227,12 +240,84 @@ __device__ __forceinline__ bool blocked(const dev_words *w, bool strict)
     return w && strict && w->nonfinite != 0;
 }
 
+/* Block amax over finite values (the CPU's nvfp4i_block_amax). FINITE: the tensor is known to hold
+ * no NaN/Inf, so a float max of |x| gives the same value. */
+template <bool FINITE, int B> __device__ __forceinline__ float block_amax(const float (&x)[B])
+{
+    if (FINITE) {
+        float a = 0.0f;
+#pragma unroll
+        for (int i = 0; i < B; i++)
+            a = fmaxf(a, fabsf(x[i]));
+        return a;
+    }
+    uint32_t m = 0;
+#pragma unroll
+    for (int i = 0; i < B; i++) {
+        uint32_t a = nvfp4i_f2u(x[i]) & 0x7FFFFFFFu;
+        m = a < 0x7F800000u && a > m ? a : m;
+    }
+    return nvfp4i_u2f(m);
+}
+
+/* One scale block (method_max.c's max_block): the scale byte, and the codes packed two per byte
+ * into out[B/8] words. FINITE: nvfp4i_encode(x, inv) is E2M1(RN32(x·inv)) for finite x. */
+template <int KIND, bool FINITE, int B>
+__device__ __forceinline__ uint8_t quant_block(const float (&x)[B], float pre, float s_dec, float six_dec,
+                                               bool floor_mode, uint32_t (&out)[B / 8])
+{
+    const float a = block_amax<FINITE, B>(x);
+    uint8_t s;
+    if (KIND == KIND_MODELOPT) {
+        /* ModelOpt's export: S = RN32(a / RN32(6·s_dec)), 1 for zero blocks,
+         * code = E2M1(RN32(x / RN32(f(S)·s_dec))) without a sign for ±0 quotients */
+        float S = a / six_dec;
+        if (S == 0.0f)
+            S = 1.0f;
+        s = nvfp4i_e4m3_from_float(S);
+        const float den = nvfp4i_e4m3_to_float(s) * s_dec;
+#pragma unroll
+        for (int w = 0; w < B / 8; w++) {
+            uint32_t packed = 0;
+#pragma unroll
+            for (int i = 0; i < 8; i++) {
+                const float y = x[8 * w + i] / den;
+                uint8_t c = nvfp4i_e2m1_from_float(y);
+                packed |= (uint32_t)(y == 0.0f ? (uint8_t)(c & 0x7u) : c) << (4 * i);
+            }
+            out[w] = packed;
+        }
+        return s;
+    }
+    float inv;
+    if (KIND == KIND_MX) {
+        s = nvfp4i_e8m0_from_amax(a, floor_mode);
+        inv = nvfp4i_e8m0_inverse(s);
+    } else {
+        s = nvfp4i_max_scale(a, pre);
+        inv = nvfp4i_block_inv(a, nvfp4i_e4m3_to_float(s), s_dec);
+    }
+#pragma unroll
+    for (int w = 0; w < B / 8; w++) {
+        uint32_t packed = 0;
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            const uint8_t c = FINITE ? nvfp4i_e2m1_from_float(x[8 * w + i] * inv) : nvfp4i_encode(x[8 * w + i], inv);
+            packed |= (uint32_t)c << (4 * i);
+        }
+        out[w] = packed;
+    }
+    return s;
+}
+
 template <int DT, int KIND> __global__ void __launch_bounds__(kThreads) quant_kernel(quant_params p)
 {
     if (blocked(p.words, p.strict))
         return;
-    constexpr int L = KIND == KIND_MX ? 4 : 2; /* threads per scale block */
+    constexpr int B = KIND == KIND_MX ? 32 : 16;
     const float amax = p.words ? nvfp4i_u2f(p.words->amax_bits) : 0.0f;
+    /* pass 1 ran and saw no NaN/Inf: the fast path (same results, fewer operations) */
+    const bool finite = p.words && p.words->nonfinite == 0;
     float s_enc, s_dec;
     global_scales(KIND, p.user_sdec, amax, p.emax, &s_enc, &s_dec);
     if (blockIdx.x == 0 && threadIdx.x == 0)
@@ -240,82 +325,30 @@ template <int DT, int KIND> __global__ void __launch_bounds__(kThreads) quant_ke
     const float pre = nvfp4i_max_pre(s_enc);
     const float six_dec = 6.0f * s_dec;
 
-    const unsigned lane = threadIdx.x % 32;
     const uint64_t stride = (uint64_t)gridDim.x * kThreads;
-    /* the loop bound is per warp, so every lane reaches the shuffles */
-    for (uint64_t base = (uint64_t)blockIdx.x * kThreads + (threadIdx.x - lane); base < p.units; base += stride) {
-        const uint64_t u = base + lane;
-        const bool valid = u < p.units;
-        int64_t row = 0, j = 0;
-        if (valid)
-            split_unit(u, p.small, p.fd, p.per, &row, &j);
-        const int64_t col0 = j * 8;
-        float x[8];
-        if (valid)
-            load8<DT>(p.src, p.ld, p.cols, row, col0, p.vec && col0 + 8 <= p.cols, x);
-        else
+    for (uint64_t u = (uint64_t)blockIdx.x * kThreads + threadIdx.x; u < p.units; u += stride) {
+        int64_t row, k;
+        split_unit(u, p.small, p.fd, (uint64_t)p.nblk, &row, &k);
+        const int64_t col0 = k * B;
+        float x[B];
 #pragma unroll
-            for (int i = 0; i < 8; i++)
-                x[i] = 0.0f;
-
-        /* block amax over finite values, shared by the L threads of the block */
-        uint32_t m = 0;
-#pragma unroll
-        for (int i = 0; i < 8; i++) {
-            uint32_t a = nvfp4i_f2u(x[i]) & 0x7FFFFFFFu;
-            m = a < 0x7F800000u && a > m ? a : m;
-        }
-#pragma unroll
-        for (int o = 1; o < L; o *= 2) {
-            uint32_t t = __shfl_xor_sync(0xFFFFFFFFu, m, o);
-            m = t > m ? t : m;
-        }
-        const float a = nvfp4i_u2f(m);
-
-        uint8_t s;
-        uint32_t packed = 0;
-        if (KIND == KIND_MX) {
-            s = nvfp4i_e8m0_from_amax(a, p.floor_mode);
-            const float inv = nvfp4i_e8m0_inverse(s);
-#pragma unroll
-            for (int i = 0; i < 8; i++)
-                packed |= (uint32_t)nvfp4i_encode(x[i], inv) << (4 * i);
-        } else if (KIND == KIND_MODELOPT) {
-            /* ModelOpt's export (method_max.c): S = RN32(a / RN32(6·s_dec)), 1 for zero blocks,
-             * code = E2M1(RN32(x / RN32(f(S)·s_dec))) without a sign for ±0 quotients */
-            float S = a / six_dec;
-            if (S == 0.0f)
-                S = 1.0f;
-            s = nvfp4i_e4m3_from_float(S);
-            const float den = nvfp4i_e4m3_to_float(s) * s_dec;
-#pragma unroll
-            for (int i = 0; i < 8; i++) {
-                const float y = x[i] / den;
-                uint8_t c = nvfp4i_e2m1_from_float(y);
-                packed |= (uint32_t)(y == 0.0f ? (uint8_t)(c & 0x7u) : c) << (4 * i);
-            }
+        for (int c = 0; c < B / 8; c++)
+            load8<DT>(p.src, p.ld, p.cols, row, col0 + 8 * c, p.vec && col0 + 8 * c + 8 <= p.cols, x + 8 * c);
+        uint32_t w[B / 8];
+        const uint8_t s = finite ? quant_block<KIND, true, B>(x, pre, s_dec, six_dec, p.floor_mode, w)
+                                 : quant_block<KIND, false, B>(x, pre, s_dec, six_dec, p.floor_mode, w);
+        uint8_t *c = p.codes + row * p.row_bytes + k * (B / 2);
+        if (p.codes_vec) {
+            if constexpr (B == 16)
+                *(uint2 *)c = make_uint2(w[0], w[1]);
+            else
+                *(uint4 *)c = make_uint4(w[0], w[1], w[2], w[3]);
         } else {
-            s = nvfp4i_max_scale(a, pre);
-            const float inv = nvfp4i_block_inv(a, nvfp4i_e4m3_to_float(s), s_dec);
 #pragma unroll
-            for (int i = 0; i < 8; i++)
-                packed |= (uint32_t)nvfp4i_encode(x[i], inv) << (4 * i);
+            for (int i = 0; i < B / 2; i++)
+                c[i] = (uint8_t)(w[i / 4] >> (8 * (i % 4)));
         }
-
-        if (valid) {
-            uint8_t *c = p.codes + row * p.row_bytes + j * 4;
-            if (p.codes_vec) {
-                __stcs((unsigned int *)c, packed);
-            } else {
-#pragma unroll
-                for (int i = 0; i < 4; i++)
-                    c[i] = (uint8_t)(packed >> (8 * i));
-            }
-            if (j % L == 0) {
-                const int64_t k = j / L;
-                p.scales[p.swizzled ? nvfp4i_offset_128x4(row, k, p.k4) : row * p.nblk + k] = s;
-            }
-        }
+        p.scales[p.swizzled ? nvfp4i_offset_128x4(row, k, p.k4) : row * p.nblk + k] = s;
     }
 }
 
@@ -521,10 +554,17 @@ nvfp4_status enter(nvfp4_context *ctx, device_guard *g, cuda_state **out)
     return NVFP4_OK;
 }
 
-unsigned grid_for(const cuda_state *st, uint64_t work)
+/* Enough blocks to fill every multiprocessor at the kernel's occupancy, fewer for small work
+ * (grid-stride loops cover the rest). */
+template <typename K> unsigned grid_for(const cuda_state *st, uint64_t work, K kernel)
 {
+    int per_sm = 0;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, 0) != cudaSuccess || per_sm < 1) {
+        cudaGetLastError();
+        per_sm = 4;
+    }
     uint64_t want = (work + kThreads - 1) / kThreads;
-    uint64_t cap = (uint64_t)(st->sms > 0 ? st->sms : 1) * 8; /* 8 blocks of 256 fill a multiprocessor */
+    uint64_t cap = (uint64_t)(st->sms > 0 ? st->sms : 1) * (uint64_t)per_sm;
     if (want < 1)
         want = 1;
     return (unsigned)(want < cap ? want : cap);
@@ -532,19 +572,24 @@ unsigned grid_for(const cuda_state *st, uint64_t work)
 
 bool aligned(const void *p, size_t a) { return ((uintptr_t)p % a) == 0; }
 
-template <int DT> void launch_amax(unsigned grid, cudaStream_t s, const amax_params &p)
+template <int DT> void launch_amax(const cuda_state *st, cudaStream_t s, const amax_params &p)
 {
-    amax_kernel<DT><<<grid, kThreads, 0, s>>>(p);
+    amax_kernel<DT><<<grid_for(st, (p.units + kAmaxUnroll - 1) / kAmaxUnroll, amax_kernel<DT>), kThreads, 0, s>>>(p);
 }
 
-template <int DT> void launch_quant(int kind, unsigned grid, cudaStream_t s, const quant_params &p)
+template <int DT, int KIND> void launch_quant_kind(const cuda_state *st, cudaStream_t s, const quant_params &p)
+{
+    quant_kernel<DT, KIND><<<grid_for(st, p.units, quant_kernel<DT, KIND>), kThreads, 0, s>>>(p);
+}
+
+template <int DT> void launch_quant(int kind, const cuda_state *st, cudaStream_t s, const quant_params &p)
 {
     if (kind == KIND_MX)
-        quant_kernel<DT, KIND_MX><<<grid, kThreads, 0, s>>>(p);
+        launch_quant_kind<DT, KIND_MX>(st, s, p);
     else if (kind == KIND_MODELOPT)
-        quant_kernel<DT, KIND_MODELOPT><<<grid, kThreads, 0, s>>>(p);
+        launch_quant_kind<DT, KIND_MODELOPT>(st, s, p);
     else
-        quant_kernel<DT, KIND_EXACT><<<grid, kThreads, 0, s>>>(p);
+        launch_quant_kind<DT, KIND_EXACT>(st, s, p);
 }
 
 nvfp4_status cuda_quantize(nvfp4i_job *job, const nvfp4i_method *m, nvfp4i_stats_acc *acc, float *global_scale)
@@ -597,18 +642,16 @@ nvfp4_status cuda_quantize(nvfp4i_job *job, const nvfp4i_method *m, nvfp4i_stats
         ap.fd = make_fast_div(ap.small ? (uint32_t)ap.per : 1u);
         ap.vec = vec;
         ap.words = st->words;
-        unsigned grid = grid_for(st, ap.units);
         switch (dt) {
-        case NVFP4_DTYPE_F32: launch_amax<NVFP4_DTYPE_F32>(grid, stream, ap); break;
-        case NVFP4_DTYPE_F16: launch_amax<NVFP4_DTYPE_F16>(grid, stream, ap); break;
-        default: launch_amax<NVFP4_DTYPE_BF16>(grid, stream, ap); break;
+        case NVFP4_DTYPE_F32: launch_amax<NVFP4_DTYPE_F32>(st, stream, ap); break;
+        case NVFP4_DTYPE_F16: launch_amax<NVFP4_DTYPE_F16>(st, stream, ap); break;
+        default: launch_amax<NVFP4_DTYPE_BF16>(st, stream, ap); break;
         }
         e = cudaGetLastError();
         if (e != cudaSuccess)
             return cuda_error(ctx, e, "amax kernel launch");
     }
 
-    const int L = job->block / 8;
     quant_params qp;
     qp.src = job->src.data;
     qp.rows = rows;
@@ -617,12 +660,11 @@ nvfp4_status cuda_quantize(nvfp4i_job *job, const nvfp4i_method *m, nvfp4i_stats
     qp.nblk = job->nblk;
     qp.row_bytes = job->padded / 2;
     qp.k4 = (job->nblk + 3) / 4;
-    qp.per = (uint64_t)job->nblk * (uint64_t)L;
-    qp.units = (uint64_t)rows * qp.per;
+    qp.units = (uint64_t)rows * (uint64_t)job->nblk;
     qp.small = qp.units < (1ull << 32);
-    qp.fd = make_fast_div(qp.small ? (uint32_t)qp.per : 1u);
+    qp.fd = make_fast_div(qp.small ? (uint32_t)job->nblk : 1u);
     qp.vec = vec;
-    qp.codes_vec = aligned(job->codes, 4);
+    qp.codes_vec = aligned(job->codes, (size_t)job->block / 2);
     qp.swizzled = q->layout == NVFP4_LAYOUT_128X4;
     qp.strict = strict;
     qp.floor_mode = q->e8m0_mode == NVFP4_E8M0_FLOOR;
@@ -632,11 +674,10 @@ nvfp4_status cuda_quantize(nvfp4i_job *job, const nvfp4i_method *m, nvfp4i_stats
     qp.codes = job->codes;
     qp.scales = job->scales;
     qp.global_scale = global_scale;
-    unsigned grid = grid_for(st, qp.units);
     switch (dt) {
-    case NVFP4_DTYPE_F32: launch_quant<NVFP4_DTYPE_F32>(kind, grid, stream, qp); break;
-    case NVFP4_DTYPE_F16: launch_quant<NVFP4_DTYPE_F16>(kind, grid, stream, qp); break;
-    default: launch_quant<NVFP4_DTYPE_BF16>(kind, grid, stream, qp); break;
+    case NVFP4_DTYPE_F32: launch_quant<NVFP4_DTYPE_F32>(kind, st, stream, qp); break;
+    case NVFP4_DTYPE_F16: launch_quant<NVFP4_DTYPE_F16>(kind, st, stream, qp); break;
+    default: launch_quant<NVFP4_DTYPE_BF16>(kind, st, stream, qp); break;
     }
     e = cudaGetLastError();
     if (e != cudaSuccess)
@@ -654,7 +695,7 @@ nvfp4_status cuda_quantize(nvfp4i_job *job, const nvfp4i_method *m, nvfp4i_stats
         const uint64_t n = (uint64_t)(pp.rows_padded - rows) * (uint64_t)(pp.k4 * 4) +
                            (uint64_t)rows * (uint64_t)(pp.k4 * 4 - job->nblk);
         if (n) {
-            pad_kernel<<<grid_for(st, n), kThreads, 0, stream>>>(pp);
+            pad_kernel<<<grid_for(st, n, pad_kernel), kThreads, 0, stream>>>(pp);
             e = cudaGetLastError();
             if (e != cudaSuccess)
                 return cuda_error(ctx, e, "padding kernel launch");
@@ -679,9 +720,9 @@ nvfp4_status cuda_quantize(nvfp4i_job *job, const nvfp4i_method *m, nvfp4i_stats
     return NVFP4_OK;
 }
 
-template <int DT> void launch_deq(unsigned grid, cudaStream_t s, const deq_params &p)
+template <int DT> void launch_deq(const cuda_state *st, cudaStream_t s, const deq_params &p)
 {
-    deq_kernel<DT><<<grid, kThreads, 0, s>>>(p);
+    deq_kernel<DT><<<grid_for(st, p.units, deq_kernel<DT>), kThreads, 0, s>>>(p);
 }
 
 nvfp4_status cuda_dequantize(nvfp4_context *ctx, const nvfp4i_deq *d)
@@ -719,16 +760,15 @@ nvfp4_status cuda_dequantize(nvfp4_context *ctx, const nvfp4i_deq *d)
         return cuda_error(ctx, e, "cudaMemsetAsync");
     const uint64_t nscales = (uint64_t)d->rows * (uint64_t)d->nblk;
     const bool small_b = nscales < (1ull << 32);
-    check_scales_kernel<<<grid_for(st, nscales), kThreads, 0, stream>>>(p, make_fast_div(small_b ? (uint32_t)d->nblk : 1u),
+    check_scales_kernel<<<grid_for(st, nscales, check_scales_kernel), kThreads, 0, stream>>>(p, make_fast_div(small_b ? (uint32_t)d->nblk : 1u),
                                                                       small_b);
     e = cudaGetLastError();
     if (e != cudaSuccess)
         return cuda_error(ctx, e, "scale check kernel launch");
-    unsigned grid = grid_for(st, p.units);
     switch (d->dst_dtype) {
-    case NVFP4_DTYPE_F32: launch_deq<NVFP4_DTYPE_F32>(grid, stream, p); break;
-    case NVFP4_DTYPE_F16: launch_deq<NVFP4_DTYPE_F16>(grid, stream, p); break;
-    default: launch_deq<NVFP4_DTYPE_BF16>(grid, stream, p); break;
+    case NVFP4_DTYPE_F32: launch_deq<NVFP4_DTYPE_F32>(st, stream, p); break;
+    case NVFP4_DTYPE_F16: launch_deq<NVFP4_DTYPE_F16>(st, stream, p); break;
+    default: launch_deq<NVFP4_DTYPE_BF16>(st, stream, p); break;
     }
     e = cudaGetLastError();
     if (e != cudaSuccess)

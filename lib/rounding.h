@@ -41,30 +41,36 @@ NVFP4I_HD float nvfp4i_fabs(float x) { return nvfp4i_u2f(nvfp4i_f2u(x) & 0x7FFFF
 /* ---- E2M1 -------------------------------------------------------------------------------- */
 
 /* float -> E2M1 code: RNE on the code, saturating; sign bit from the input (−0 → 0x8); NaN → 0x7.
- * The magnitude code is the number of thresholds |x| lies beyond. The thresholds alternate
- * between "> t" (tie goes down to the even code) and ">= t" (tie goes up to the even code):
- *   0.25: tie 0|0.5 → 0     0.75: tie 0.5|1 → 1 (code 2)   1.25: tie 1|1.5 → 1
- *   1.75: tie 1.5|2 → 2     2.5:  tie 2|3 → 2              3.5:  tie 3|4 → 4     5: tie 4|6 → 4
- * Written branch-free so that loops over it vectorise. */
+ * The rule, as thresholds on |x| (the magnitude code is the number of thresholds |x| lies beyond;
+ * "> t": a tie goes down to the even code, ">= t": a tie goes up to the even code):
+ *   > 0.25 (tie 0|0.5 → 0)   >= 0.75 (tie 0.5|1 → 1)   > 1.25 (tie 1|1.5 → 1)   >= 1.75 (tie 1.5|2 → 2)
+ *   > 2.5 (tie 2|3 → 2)      >= 3.5 (tie 3|4 → 4)      > 5 (tie 4|6 → 4)
+ * Computed without comparisons per threshold (about 14 integer/float operations, branch-free, so
+ * that CPU loops vectorise and the CUDA kernels stay memory-bound; equal to the threshold count for
+ * all 2^32 inputs, checked exhaustively):
+ *   |x| < 1: the code is RNE(2|x|) in {0, 1, 2}, read off the bits of RN32(|x| + 2^22), whose ulp is 0.5;
+ *   |x| ≥ 1: one mantissa bit kept with RNE on the float's bits (a carry rolls into the exponent), so
+ *            bits >> 22 = 2·biased_exponent + mantissa_bit and the code is that minus 252 (1.0 → 2),
+ *            saturated at 7 (6.0); Inf and NaN land on 7 as well. */
 NVFP4I_HD uint8_t nvfp4i_e2m1_from_float(float x)
 {
     uint32_t u = nvfp4i_f2u(x);
-    float a = nvfp4i_u2f(u & 0x7FFFFFFFu);
-    uint32_t m = (uint32_t)(a > 0.25f) + (uint32_t)(a >= 0.75f) + (uint32_t)(a > 1.25f) +
-                 (uint32_t)(a >= 1.75f) + (uint32_t)(a > 2.5f) + (uint32_t)(a >= 3.5f) +
-                 (uint32_t)(a > 5.0f);
-    uint32_t code = m | ((u >> 28) & 0x8u);
-    return (uint8_t)(nvfp4i_isnan(x) ? 0x7u : code);
+    uint32_t au = u & 0x7FFFFFFFu;
+    uint32_t lo = nvfp4i_f2u(nvfp4i_u2f(au) + 4194304.0f) - 0x4A800000u;
+    uint32_t hi = ((au + 0x1FFFFFu + ((au >> 22) & 1u)) >> 22) - 252u;
+    hi = hi < 7u ? hi : 7u;
+    uint32_t m = au < 0x3F800000u ? lo : hi;
+    uint32_t sign = au > 0x7F800000u ? 0u : (u >> 28) & 0x8u; /* NaN: 0x7 without a sign */
+    return (uint8_t)(m | sign);
 }
 
-/* Magnitudes of the 8 non-negative codes. */
+/* Magnitudes of the 8 non-negative codes: 0, 0.5, 1, 1.5, 2, 3, 4, 6, without a table (usable on
+ * the device without constant memory) and without int→float conversions: for m ≥ 2 the value is
+ * 2^((m>>1)−1)·(1 + (m&1)/2), whose bits are (126 << 23) + (m << 22); m = 1 is 0.5. */
 NVFP4I_HD float nvfp4i_e2m1_mag(uint32_t m)
 {
-    /* 0, 0.5, 1, 1.5, 2, 3, 4, 6 without a table (usable on the device without constant memory):
-     * e = m>>1, mant = m&1: e==0 → 0.5·mant, else 2^(e−1)·(1 + mant/2). */
-    uint32_t e = (m >> 1) & 3u, mant = m & 1u;
-    float v = e == 0 ? 0.5f * (float)mant : (float)(1u << (e - 1)) * (1.0f + 0.5f * (float)mant);
-    return v;
+    m &= 7u;
+    return nvfp4i_u2f(m >= 2u ? 0x3F000000u + (m << 22) : (m == 1u ? 0x3F000000u : 0u));
 }
 
 NVFP4I_HD float nvfp4i_e2m1_to_float(uint8_t code)

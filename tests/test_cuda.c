@@ -546,8 +546,9 @@ static void test_streams(void **state)
     qopts o = {NVFP4_FORMAT_NVFP4, NVFP4_LAYOUT_128X4, NVFP4_NONFINITE_STRICT, NVFP4_RECIPE_EXACT, 0, 0.0};
     compare(c, DATA_MIXED, NVFP4_DTYPE_BF16, 300, 1000, 1000, &o, 31, 0, 0, NVFP4_DTYPE_BF16);
 
-    /* a destroyed stream: NVFP4_ERR_BACKEND, nothing written, and the context recovers */
-    CU(cudaStreamDestroy(st));
+    /* A stream CUDA refuses to run the call on: one capturing a graph (the call must synchronise,
+     * which a capturing stream does not allow). NVFP4_ERR_BACKEND, nothing written, and the
+     * context recovers. (A destroyed stream is undefined behaviour in CUDA itself.) */
     const int64_t rows = 8, cols = 64;
     float *x = gen(DATA_MIXED, rows, cols, cols, 10);
     float *dx = dev_copy(x, sizeof(float) * rows * cols, 0);
@@ -556,18 +557,27 @@ static void test_streams(void **state)
     nvfp4_quantizer *q = make_q(&o);
     o.layout = NVFP4_LAYOUT_LINEAR;
     nvfp4_quantizer *ql = make_q(&o);
+    CU(cudaStreamBeginCapture(st, cudaStreamCaptureModeRelaxed));
     assert_int_equal(nvfp4_quantize(c->gpu, ql, NVFP4_DTYPE_F32, dx, rows, cols, cols, dc, ds, dgs), NVFP4_ERR_BACKEND);
-    printf("destroyed stream: %s\n", nvfp4_context_last_error_message(c->gpu));
+    printf("capturing stream: %s\n", nvfp4_context_last_error_message(c->gpu));
+    assert_non_null(strstr(nvfp4_context_last_error_message(c->gpu), "CUDA"));
     assert_int_equal(nvfp4_dequantize_v2(c->gpu, NVFP4_FORMAT_NVFP4, NVFP4_LAYOUT_LINEAR, dc, ds, 1.0f, rows, cols,
                                          NVFP4_DTYPE_F32, dx, cols),
                      NVFP4_ERR_BACKEND);
+    cudaGraph_t graph = NULL;
+    (void)cudaStreamEndCapture(st, &graph); /* invalidated by the refused call */
+    if (graph)
+        cudaGraphDestroy(graph);
+    (void)cudaGetLastError();
     uint8_t *hb = host_of(dc, rows * cols / 2);
     all_canary(hb, rows * cols / 2);
     free(hb);
     hb = host_of(ds, rows * cols / 16);
     all_canary(hb, rows * cols / 16);
     free(hb);
+    assert_int_equal(nvfp4_quantize(c->gpu, ql, NVFP4_DTYPE_F32, dx, rows, cols, cols, dc, ds, dgs), NVFP4_OK);
     assert_int_equal(nvfp4_context_set_cuda_stream(c->gpu, NULL), NVFP4_OK);
+    CU(cudaStreamDestroy(st));
     assert_int_equal(nvfp4_quantize(c->gpu, ql, NVFP4_DTYPE_F32, dx, rows, cols, cols, dc, ds, dgs), NVFP4_OK);
     nvfp4_quantizer_destroy(q);
     nvfp4_quantizer_destroy(ql);

@@ -162,6 +162,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    setvbuf(stdout, NULL, _IOLBF, 0); /* progress lines appear as they come, also into a file */
     nvfp4_context *ctx = NULL;
     if (nvfp4_context_create(&ctx, NVFP4_BACKEND_CPU) != NVFP4_OK ||
         nvfp4_context_set_int(ctx, NVFP4_CTX_THREADS, threads) != NVFP4_OK) {

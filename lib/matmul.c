@@ -111,13 +111,21 @@ static void mm_rows(void *arg, int64_t begin, int64_t end, int tid)
     }
 }
 
+void nvfp4i_matmul_portable(const nvfp4_context *ctx, int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
+                            const float *B, int64_t ldb, float *C, int64_t ldc)
+{
+    if (m <= 0 || n <= 0)
+        return;
+    mm_args a = {n, k, A, B, C, lda, ldb, ldc};
+    nvfp4i_parallel_for(ctx, m, mm_rows, &a);
+}
+
 void nvfp4i_matmul(const nvfp4_context *ctx, int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
                    const float *B, int64_t ldb, float *C, int64_t ldc)
 {
     if (m <= 0 || n <= 0)
         return;
 #ifdef NVFP4_HAVE_BLAS
-    (void)ctx;
     if (k > 0 && m <= INT32_MAX && n <= INT32_MAX && k <= INT32_MAX && lda <= INT32_MAX && ldb <= INT32_MAX &&
         ldc <= INT32_MAX) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)k, 1.0f, A, (int)lda, B,
@@ -125,9 +133,7 @@ void nvfp4i_matmul(const nvfp4_context *ctx, int64_t m, int64_t n, int64_t k, co
         return;
     }
 #endif
-    mm_args a = {n, k, A, B, C, lda, ldb, ldc};
-    /* rows per chunk are whole MR tiles except the last, which the kernel handles */
-    nvfp4i_parallel_for(ctx, m, mm_rows, &a);
+    nvfp4i_matmul_portable(ctx, m, n, k, A, lda, B, ldb, C, ldc);
 }
 
 typedef struct {
@@ -145,6 +151,14 @@ static void transpose_rows(void *arg, int64_t begin, int64_t end, int tid)
             t->Xt[c * t->n + s] = t->X[s * t->ldx + c];
 }
 
+void nvfp4i_gram_portable(const nvfp4_context *ctx, int64_t n, int64_t d, const float *X, int64_t ldx, float *G,
+                          float *scratch)
+{
+    tr_args t = {n, d, ldx, X, scratch};
+    nvfp4i_parallel_for(ctx, d, transpose_rows, &t);
+    nvfp4i_matmul_portable(ctx, d, d, n, scratch, n, X, ldx, G, d);
+}
+
 void nvfp4i_gram(const nvfp4_context *ctx, int64_t n, int64_t d, const float *X, int64_t ldx, float *G,
                  float *scratch)
 {
@@ -157,7 +171,5 @@ void nvfp4i_gram(const nvfp4_context *ctx, int64_t n, int64_t d, const float *X,
         return;
     }
 #endif
-    tr_args t = {n, d, ldx, X, scratch};
-    nvfp4i_parallel_for(ctx, d, transpose_rows, &t);
-    nvfp4i_matmul(ctx, d, d, n, scratch, n, X, ldx, G, d);
+    nvfp4i_gram_portable(ctx, n, d, X, ldx, G, scratch);
 }

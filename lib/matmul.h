@@ -20,6 +20,13 @@ void nvfp4i_matmul(const nvfp4_context *ctx, int64_t m, int64_t n, int64_t k, co
 void nvfp4i_gram(const nvfp4_context *ctx, int64_t n, int64_t d, const float *X, int64_t ldx, float *G,
                  float *scratch);
 
+/* The built-in kernels alone (what the two functions above run without a BLAS). The portable
+ * Gram matrix is exactly symmetric: elements (i, j) and (j, i) are the same sums in the same order. */
+void nvfp4i_matmul_portable(const nvfp4_context *ctx, int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
+                            const float *B, int64_t ldb, float *C, int64_t ldc);
+void nvfp4i_gram_portable(const nvfp4_context *ctx, int64_t n, int64_t d, const float *X, int64_t ldx, float *G,
+                          float *scratch);
+
 /* 1 when the library was built with a BLAS. */
 int nvfp4i_have_blas(void);
 

@@ -506,31 +506,46 @@ static void test_samples_and_gram_agree(void **state)
     nvfp4_context_destroy(ctx);
 }
 
-static void test_matmul_and_gram_kernels(void **state)
+static void check_kernels(int portable)
 {
-    (void)state;
     const int64_t m = 37, n = 53, k = 301;
     nvfp4_context *ctx = make_ctx(2);
     rng g = {5};
     float *A = malloc((size_t)(m * k) * sizeof(float)), *B = malloc((size_t)(k * (n + 3)) * sizeof(float));
-    float *C = malloc((size_t)(m * n) * sizeof(float)), *S = malloc((size_t)(m * k) * sizeof(float));
+    float *C = malloc((size_t)(m * (n + 2)) * sizeof(float)), *S = malloc((size_t)(m * k) * sizeof(float));
     float *Gm = malloc((size_t)(k * k) * sizeof(float));
+    assert_non_null(A);
+    assert_non_null(B);
+    assert_non_null(C);
+    assert_non_null(S);
+    assert_non_null(Gm);
     for (int64_t i = 0; i < m * k; i++)
         A[i] = (float)nrand(&g);
     for (int64_t i = 0; i < k * (n + 3); i++)
         B[i] = (float)nrand(&g);
-    nvfp4i_matmul(ctx, m, n, k, A, k, B, n + 3, C, n);
-    for (int64_t i = 0; i < m; i++)
+    for (int64_t i = 0; i < m * (n + 2); i++)
+        C[i] = 1234.5f;
+    if (portable)
+        nvfp4i_matmul_portable(ctx, m, n, k, A, k, B, n + 3, C, n + 2);
+    else
+        nvfp4i_matmul(ctx, m, n, k, A, k, B, n + 3, C, n + 2);
+    for (int64_t i = 0; i < m; i++) {
         for (int64_t j = 0; j < n; j++) {
             double s = 0.0, a = 0.0;
             for (int64_t t = 0; t < k; t++) {
                 s += (double)A[i * k + t] * (double)B[t * (n + 3) + j];
                 a += fabs((double)A[i * k + t] * (double)B[t * (n + 3) + j]);
             }
-            assert_true(fabs((double)C[i * n + j] - s) <= 1e-5 * a);
+            assert_true(fabs((double)C[i * (n + 2) + j] - s) <= 1e-5 * a);
         }
-    /* Gram of A [m, k]: k×k symmetric, equal to AᵀA */
-    nvfp4i_gram(ctx, m, k, A, k, Gm, S);
+        assert_true(C[i * (n + 2) + n] == 1234.5f); /* nothing written past n in a row */
+        assert_true(C[i * (n + 2) + n + 1] == 1234.5f);
+    }
+    /* Gram of A [m, k]: k×k, equal to AᵀA, symmetric */
+    if (portable)
+        nvfp4i_gram_portable(ctx, m, k, A, k, Gm, S);
+    else
+        nvfp4i_gram(ctx, m, k, A, k, Gm, S);
     for (int64_t i = 0; i < k; i += 7)
         for (int64_t j = 0; j < k; j += 5) {
             double s = 0.0, a = 0.0;
@@ -541,12 +556,30 @@ static void test_matmul_and_gram_kernels(void **state)
             assert_true(fabs((double)Gm[i * k + j] - s) <= 1e-5 * a);
             assert_true(Gm[i * k + j] == Gm[j * k + i]);
         }
+    /* the portable kernel's result does not depend on the thread count */
+    if (portable) {
+        float *C1 = malloc((size_t)(m * (n + 2)) * sizeof(float));
+        nvfp4_context *one = make_ctx(1);
+        assert_non_null(C1);
+        memcpy(C1, C, (size_t)(m * (n + 2)) * sizeof(float));
+        nvfp4i_matmul_portable(one, m, n, k, A, k, B, n + 3, C1, n + 2);
+        assert_memory_equal(C, C1, (size_t)(m * (n + 2)) * sizeof(float));
+        nvfp4_context_destroy(one);
+        free(C1);
+    }
     free(A);
     free(B);
     free(C);
     free(S);
     free(Gm);
     nvfp4_context_destroy(ctx);
+}
+
+static void test_matmul_and_gram_kernels(void **state)
+{
+    (void)state;
+    check_kernels(0); /* what the library uses (OpenBLAS when built with it) */
+    check_kernels(1); /* the built-in blocked kernel */
 }
 
 /* ---- the handle and its parameters --------------------------------------------------------- */

@@ -85,7 +85,8 @@ typedef struct nvfp4_rounder nvfp4_rounder;
  * each column block.
  * @param iteration FAAR: iterations done (1-based); GPTQ: columns processed.
  * @param loss      FAAR: the reconstruction loss L of the soft weights at that iteration (the
- *                  regulariser excluded); GPTQ: its running error estimate Σ (w − q)²/[H⁻¹]_jj / out.
+ *                  regulariser excluded); GPTQ: its running error estimate Σ (w − q)²/U_jj² / out,
+ *                  U the upper Cholesky factor of the damped H⁻¹.
  * @param user      The pointer given to nvfp4_rounder_set_progress().
  * @return 0 to continue; any other value cancels the run (::NVFP4_ERR_CANCELLED, outputs untouched).
  */

@@ -20,7 +20,8 @@ static inline uint8_t max_block_exact(const float *x, int n, float a, float pre,
 }
 
 /* ModelOpt's export: S = RN32(a / RN32(6·s_dec)), S := 1 where S == 0, byte = E4M3(S),
- * code = E2M1(RN32(x / RN32(f(S)·s_dec))) with the sign taken from x < 0 (so −0.0 → 0x0). */
+ * code = E2M1(y), y = RN32(x / RN32(f(S)·s_dec)), with the sign taken from y < 0 as ModelOpt does (a
+ * quotient of ±0.0, from −0.0 input or from underflow, gives 0x0). */
 static inline uint8_t max_block_modelopt(const float *x, int n, float a, float six_dec, float s_dec, uint8_t *c,
                                          int *uf)
 {

@@ -31,8 +31,9 @@ static inline uint8_t max_block_modelopt(const float *x, int n, float a, float s
     uint8_t s = nvfp4i_e4m3_from_float(S);
     float den = nvfp4i_e4m3_to_float(s) * s_dec;
     for (int i = 0; i < n; i++) {
-        uint8_t code = nvfp4i_e2m1_from_float(x[i] / den);
-        c[i] = x[i] / den == 0.0f ? (uint8_t)(code & 0x7u) : code; /* ±0 quotient: no sign (y < 0 is false) */
+        float y = x[i] / den;
+        uint8_t code = nvfp4i_e2m1_from_float(y);
+        c[i] = y == 0.0f ? (uint8_t)(code & 0x7u) : code; /* ±0 quotient: no sign (y < 0 is false) */
     }
     *uf = a > 0.0f && den == 0.0f;
     return s;

@@ -14,6 +14,7 @@
  * decode, so x̂ is the decoded value RN32(RN32(value · f(s_c)) · s_dec) instead.
  */
 #include "internal.h"
+#include "method_eval.h"
 
 static float fo6_emax(const nvfp4_quantizer *q) { return (float)q->e4m3_max_4o6; }
 
@@ -130,55 +131,6 @@ static uint8_t fo6_block_fn(const nvfp4i_job *job, const float *x, const float *
 #define FO6_AVX2 1
 #define FO6_TARGET __attribute__((target("avx2")))
 
-/* 8x8 transpose: in r[b] = 8 consecutive floats of block b, out r[i] = element i of blocks 0..7. */
-FO6_TARGET static inline void fo6_tr8(__m256 r[8])
-{
-    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
-    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
-    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
-    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
-    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
-}
-
-/* E2M1 magnitude codes of |y| (int32 lanes): the thresholds of nvfp4i_e2m1_from_float, ">"
- * where a tie goes down to the even code and ">=" where it goes up. */
-FO6_TARGET static inline __m256i fo6_mag(__m256 a)
-{
-    __m256i m = _mm256_castps_si256(_mm256_cmp_ps(a, _mm256_set1_ps(0.25f), _CMP_GT_OQ));
-    m = _mm256_add_epi32(m, _mm256_castps_si256(_mm256_cmp_ps(a, _mm256_set1_ps(0.75f), _CMP_GE_OQ)));
-    m = _mm256_add_epi32(m, _mm256_castps_si256(_mm256_cmp_ps(a, _mm256_set1_ps(1.25f), _CMP_GT_OQ)));
-    m = _mm256_add_epi32(m, _mm256_castps_si256(_mm256_cmp_ps(a, _mm256_set1_ps(1.75f), _CMP_GE_OQ)));
-    m = _mm256_add_epi32(m, _mm256_castps_si256(_mm256_cmp_ps(a, _mm256_set1_ps(2.5f), _CMP_GT_OQ)));
-    m = _mm256_add_epi32(m, _mm256_castps_si256(_mm256_cmp_ps(a, _mm256_set1_ps(3.5f), _CMP_GE_OQ)));
-    m = _mm256_add_epi32(m, _mm256_castps_si256(_mm256_cmp_ps(a, _mm256_set1_ps(5.0f), _CMP_GT_OQ)));
-    return _mm256_sub_epi32(_mm256_setzero_si256(), m);
-}
-
-/* Scored value of each lane's element for one candidate: RN32(RN32(RN32(v·f)·A)/(6M)) with v
- * the signed E2M1 value of x·inv, then the rule's term; accumulates into *e in element order. */
-FO6_TARGET static inline __m256 fo6_term(__m256 x, __m256 inv, __m256 f, __m256 A, __m256 sixm, int rule)
-{
-    const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u));
-    const __m256 tab = _mm256_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f);
-    __m256 y = _mm256_mul_ps(x, inv);
-    __m256 v = _mm256_permutevar8x32_ps(tab, fo6_mag(_mm256_andnot_ps(sign, y)));
-    v = _mm256_or_ps(v, _mm256_and_ps(sign, y));
-    __m256 xh = _mm256_div_ps(_mm256_mul_ps(_mm256_mul_ps(v, f), A), sixm);
-    __m256 d = _mm256_sub_ps(xh, x);
-    return rule == NVFP4_RULE_MSE ? _mm256_mul_ps(d, d) : _mm256_andnot_ps(sign, d);
-}
-
 /* E4M3 bytes (int32 lanes) of non-negative finite y: nvfp4i_e4m3_from_float lane by lane
  * (normal range: round to 3 mantissa bits on the bit pattern, saturating at 0x7E; below 2^-6:
  * the subnormal count RNE(y·2^9), an exact scaling rounded by the default RNE mode). */
@@ -240,7 +192,7 @@ FO6_TARGET static inline __m256 fo6_cand(__m256 x, __m256 ax, __m256 xs, const f
                                          int fast, int rule, __m256i *mag)
 {
     const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u));
-    __m256i m = fo6_mag(_mm256_mul_ps(ax, l->inv));
+    __m256i m = nvfp4i_e2m1_mag8(_mm256_mul_ps(ax, l->inv));
     __m256 xh;
     *mag = m;
     if (fast) {
@@ -263,7 +215,7 @@ FO6_TARGET static inline void fo6_tr8i(__m256i r[8])
     __m256 f[8];
     for (int i = 0; i < 8; i++)
         f[i] = _mm256_castsi256_ps(r[i]);
-    fo6_tr8(f);
+    nvfp4i_tr8(f);
     for (int i = 0; i < 8; i++)
         r[i] = _mm256_castps_si256(f[i]);
 }
@@ -285,11 +237,11 @@ FO6_TARGET static void fo6_row_avx2(const fo6_params *p, const float *x, const f
         for (int half = 0; half < 2; half++) {
             for (int b = 0; b < 8; b++)
                 r[half * 8 + b] = _mm256_loadu_ps(xg + b * 16 + half * 8);
-            fo6_tr8(r + half * 8);
+            nvfp4i_tr8(r + half * 8);
             if (hg) {
                 for (int b = 0; b < 8; b++)
                     w[half * 8 + b] = _mm256_loadu_ps(hg + b * 16 + half * 8);
-                fo6_tr8(w + half * 8);
+                nvfp4i_tr8(w + half * 8);
             }
         }
         __m256 a = _mm256_setzero_ps();

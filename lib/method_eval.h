@@ -71,6 +71,22 @@ NVFP4I_EVAL_TARGET static inline void nvfp4i_tr8(__m256 *r)
     r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
 }
 
+/* E2M1 magnitude codes (int32 lanes) of non-negative finite y: nvfp4i_e2m1_from_float(y) & 7.
+ * From 1 up the E2M1 grid is every float with one mantissa bit, so rounding the bit pattern to
+ * one mantissa bit (ties to even) and rebasing the exponent gives the code, saturated at 7;
+ * below 1 the grid is 0, 0.5, 1 and the code is RNE(2y). Ties land on the even code either
+ * way, as SPEC §1 says; tests/test_methods.c checks every positive float. */
+NVFP4I_EVAL_TARGET static inline __m256i nvfp4i_e2m1_mag8(__m256 y)
+{
+    __m256i u = _mm256_castps_si256(y);
+    __m256i r = _mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x1FFFFF)),
+                                 _mm256_and_si256(_mm256_srli_epi32(u, 22), _mm256_set1_epi32(1)));
+    __m256i big = _mm256_min_epi32(_mm256_sub_epi32(_mm256_srli_epi32(r, 22), _mm256_set1_epi32(252)),
+                                   _mm256_set1_epi32(7));
+    __m256i small = _mm256_cvttps_epi32(_mm256_round_ps(_mm256_add_ps(y, y), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    return _mm256_blendv_epi8(big, small, _mm256_castps_si256(_mm256_cmp_ps(y, _mm256_set1_ps(1.0f), _CMP_LT_OQ)));
+}
+
 /* Eight blocks transposed once (lanes = blocks), scored for any number of candidate bytes. */
 typedef struct {
     __m256 x[16], w[16];
@@ -109,14 +125,7 @@ NVFP4I_EVAL_TARGET static inline void nvfp4i_eval8(const nvfp4i_eval8_in *in, co
     for (int i = 0; i < 16; i++) {
         __m256 y = _mm256_mul_ps(in->x[i], inv);
         __m256 ay = _mm256_andnot_ps(sign, y);
-        __m256i m = _mm256_castps_si256(_mm256_cmp_ps(ay, _mm256_set1_ps(0.25f), _CMP_GT_OQ));
-        m = _mm256_add_epi32(m, _mm256_castps_si256(_mm256_cmp_ps(ay, _mm256_set1_ps(0.75f), _CMP_GE_OQ)));
-        m = _mm256_add_epi32(m, _mm256_castps_si256(_mm256_cmp_ps(ay, _mm256_set1_ps(1.25f), _CMP_GT_OQ)));
-        m = _mm256_add_epi32(m, _mm256_castps_si256(_mm256_cmp_ps(ay, _mm256_set1_ps(1.75f), _CMP_GE_OQ)));
-        m = _mm256_add_epi32(m, _mm256_castps_si256(_mm256_cmp_ps(ay, _mm256_set1_ps(2.5f), _CMP_GT_OQ)));
-        m = _mm256_add_epi32(m, _mm256_castps_si256(_mm256_cmp_ps(ay, _mm256_set1_ps(3.5f), _CMP_GE_OQ)));
-        m = _mm256_add_epi32(m, _mm256_castps_si256(_mm256_cmp_ps(ay, _mm256_set1_ps(5.0f), _CMP_GT_OQ)));
-        m = _mm256_sub_epi32(_mm256_setzero_si256(), m);
+        __m256i m = nvfp4i_e2m1_mag8(ay);
         __m256 v = _mm256_or_ps(_mm256_permutevar8x32_ps(tab, m), _mm256_and_ps(sign, y));
         __m256 xh = _mm256_mul_ps(_mm256_mul_ps(v, f), al);
         __m256d xl = _mm256_cvtps_pd(_mm256_castps256_ps128(in->x[i]));

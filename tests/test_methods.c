@@ -412,6 +412,55 @@ static void test_4over6_reconstruction_identity(void **state)
     assert_true(checked > 12000000);
 }
 
+/* The vector E2M1 magnitude (bit rounding from 1 up, RNE(2y) below) against SPEC §1's seven
+ * thresholds, for every non-negative finite float. */
+#if NVFP4I_EVAL_AVX2
+NVFP4I_EVAL_TARGET static uint64_t mag8_mismatches(void)
+{
+    const __m256i step = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    uint64_t bad = 0;
+    for (uint32_t u = 0; u < 0x7F800000u; u += 8) {
+        __m256 y = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_set1_epi32((int)u), step));
+        __m256i ref = _mm256_castps_si256(_mm256_cmp_ps(y, _mm256_set1_ps(0.25f), _CMP_GT_OQ));
+        ref = _mm256_add_epi32(ref, _mm256_castps_si256(_mm256_cmp_ps(y, _mm256_set1_ps(0.75f), _CMP_GE_OQ)));
+        ref = _mm256_add_epi32(ref, _mm256_castps_si256(_mm256_cmp_ps(y, _mm256_set1_ps(1.25f), _CMP_GT_OQ)));
+        ref = _mm256_add_epi32(ref, _mm256_castps_si256(_mm256_cmp_ps(y, _mm256_set1_ps(1.75f), _CMP_GE_OQ)));
+        ref = _mm256_add_epi32(ref, _mm256_castps_si256(_mm256_cmp_ps(y, _mm256_set1_ps(2.5f), _CMP_GT_OQ)));
+        ref = _mm256_add_epi32(ref, _mm256_castps_si256(_mm256_cmp_ps(y, _mm256_set1_ps(3.5f), _CMP_GE_OQ)));
+        ref = _mm256_add_epi32(ref, _mm256_castps_si256(_mm256_cmp_ps(y, _mm256_set1_ps(5.0f), _CMP_GT_OQ)));
+        ref = _mm256_sub_epi32(_mm256_setzero_si256(), ref);
+        __m256i eq = _mm256_cmpeq_epi32(ref, nvfp4i_e2m1_mag8(y));
+        bad += 8u - (unsigned)__builtin_popcount((unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(eq)));
+    }
+    return bad;
+}
+
+NVFP4I_EVAL_TARGET static int mag8_one(float y)
+{
+    int32_t m[8];
+    _mm256_storeu_si256((__m256i *)(void *)m, nvfp4i_e2m1_mag8(_mm256_set1_ps(y)));
+    return m[0];
+}
+#endif
+
+static void test_e2m1_mag8_exhaustive(void **state)
+{
+    (void)state;
+#if NVFP4I_EVAL_AVX2
+    if (!nvfp4i_eval_have_avx2()) {
+        skip();
+        return;
+    }
+    assert_int_equal(mag8_mismatches(), 0);
+    /* spot checks against the library's scalar rule */
+    static const float ys[] = {0.0f, 0.25f, 0.2500001f, 0.75f, 0.7499999f, 1.25f, 1.75f, 2.5f, 3.5f, 5.0f, 5.0000005f, 6.4f, 7.0f, 1e30f};
+    for (size_t i = 0; i < sizeof ys / sizeof ys[0]; i++)
+        assert_int_equal(mag8_one(ys[i]), nvfp4i_e2m1_from_float(ys[i]));
+#else
+    skip();
+#endif
+}
+
 /* ---- CJSO -------------------------------------------------------------------------------- */
 
 static void check_cjso(int dist, const float *h)
@@ -987,6 +1036,7 @@ int main(void)
         cmocka_unit_test(test_4over6_golden_coverage),
         cmocka_unit_test(test_4over6_choice_per_block),
         cmocka_unit_test(test_4over6_reconstruction_identity),
+        cmocka_unit_test(test_e2m1_mag8_exhaustive),
         cmocka_unit_test(test_cjso_monotone),
         cmocka_unit_test(test_cjso_fixed_global_scale),
         cmocka_unit_test(test_dss_exact_search),

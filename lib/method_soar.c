@@ -262,10 +262,7 @@ static uint8_t dss_block(const float *x, const float *h, float a, float alpha, u
                          double wlo, double whi, uint8_t *codes)
 {
 #if SOAR_AVX2
-    static int avx2 = -1;
-    if (avx2 < 0)
-        avx2 = soar_have_avx2();
-    if (avx2)
+    if (soar_have_avx2()) /* a load and a test of libgcc's CPU model, no shared state of ours */
         return dss_block_avx2(x, h, a, alpha, start, start2, wlo, whi, codes);
 #endif
     return dss_block_c(x, h, a, alpha, start, start2, wlo, whi, codes);

@@ -87,7 +87,7 @@ case "$mode" in
 baseline)
     need_abigail
     need_debuginfo "$lib"
-    [ -f "$baseline" ] || fail "no baseline at $baseline; create it with abi/update-baseline.sh BUILDDIR"
+    [ -f "$baseline" ] || fail "no baseline at $baseline; create it with abi/update-baseline.sh"
     dump "$lib" "$tmp/current.abi" || fail "abidw could not read $lib"
     args=()
     [ -f "$suppr" ] && args+=(--suppressions "$suppr")
@@ -101,7 +101,7 @@ baseline)
     fi
     if [ $((rc & 4)) -ne 0 ]; then
         fail "unapproved ABI change. If it is intended (e.g. a new function in the open node), run
-      abi/update-baseline.sh BUILDDIR and commit abi/libnvfp4.abi, or approve it in abi/suppressions.abignore."
+      abi/update-baseline.sh and commit abi/libnvfp4.abi, or approve it in abi/suppressions.abignore."
     fi
     echo "PASS: ABI identical to the baseline"
     ;;

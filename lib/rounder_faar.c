@@ -118,40 +118,50 @@ static inline float elem_grad(float g, float sg, float gap, float step, float gs
 }
 
 /* One pass over rows after G = E·H: the row losses, and (unless grad_only) the Adam step and the
- * new soft weights' errors E. */
+ * new soft weights' errors E.
+ * A weight whose h sits on a clip edge (h'(V) = 0) has a zero gradient, so Adam's momentum only
+ * carries V further out and h never changes again: such weights are skipped, which gives the same
+ * result as updating them and saves most of the work once the rounding has hardened. */
 static void step_rows(void *arg, int64_t begin, int64_t end, int tid)
 {
     faar_state *s = arg;
     const nvfp4i_rjob *j = s->job;
+    const int reg_on = s->reg_on && !s->grad_only;
     (void)tid;
     for (int64_t r = begin; r < end; r++) {
         double loss = 0.0, g2 = 0.0;
-        for (int64_t i = 0; i < j->in; i++) {
-            int64_t x = r * j->in + i;
-            float e = j->E[x], g = j->G[x];
-            loss += (double)e * (double)g;
-            uint8_t k = s->lo[x];
-            if (k == FROZEN)
-                continue;
-            float fS = nvfp4i_e4m3_to_float(s->scales[r * j->nblk + i / 16]);
-            float lo = SGRID[k], gap = SGRID[k + 1] - SGRID[k], h;
-            float grad = elem_grad(g, s->sg[x], gap, fS * s->s_dec, s->gs, s->reg_on && !s->grad_only, s->lambda,
-                                   s->beta, &h);
-            if (s->grad_only) {
-                g2 += (double)grad * (double)grad;
-                continue;
+        const int64_t row = r * j->in;
+        for (int64_t i = 0; i < j->in; i++)
+            loss += (double)j->E[row + i] * (double)j->G[row + i];
+        for (int64_t b0 = 0; b0 < j->in; b0 += 16) {
+            const int64_t b1 = b0 + 16 < j->in ? b0 + 16 : j->in;
+            const float fS = nvfp4i_e4m3_to_float(s->scales[r * j->nblk + b0 / 16]);
+            const float step = fS * s->s_dec;
+            for (int64_t x = row + b0; x < row + b1; x++) {
+                uint8_t k = s->lo[x];
+                if (k == FROZEN)
+                    continue;
+                float hr = 1.2f * s->sg[x] - 0.1f;
+                if (!(hr > 0.0f && hr < 1.0f))
+                    continue; /* locked on a clip edge: zero gradient from now on */
+                float lo = SGRID[k], gap = SGRID[k + 1] - SGRID[k], h;
+                float grad = elem_grad(j->G[x], s->sg[x], gap, step, s->gs, reg_on, s->lambda, s->beta, &h);
+                if (s->grad_only) {
+                    g2 += (double)grad * (double)grad;
+                    continue;
+                }
+                float mm = s->b1 * s->m[x] + (1.0f - s->b1) * grad;
+                float vv = s->b2 * s->v[x] + (1.0f - s->b2) * grad * grad;
+                s->m[x] = mm;
+                s->v[x] = vv;
+                float V = s->V[x] - s->lr_t * mm / (sqrtf(vv) + s->eps);
+                s->V[x] = V;
+                float sn = sigmoidf_(V);
+                s->sg[x] = sn;
+                float hn = 1.2f * sn - 0.1f;
+                hn = hn < 0.0f ? 0.0f : hn > 1.0f ? 1.0f : hn;
+                j->E[x] = ((lo + gap * hn) * fS) * s->s_dec - j->W[x];
             }
-            float mm = s->b1 * s->m[x] + (1.0f - s->b1) * grad;
-            float vv = s->b2 * s->v[x] + (1.0f - s->b2) * grad * grad;
-            s->m[x] = mm;
-            s->v[x] = vv;
-            float V = s->V[x] - s->lr_t * mm / (sqrtf(vv) + s->eps);
-            s->V[x] = V;
-            float sn = sigmoidf_(V);
-            s->sg[x] = sn;
-            float hn = 1.2f * sn - 0.1f;
-            hn = hn < 0.0f ? 0.0f : hn > 1.0f ? 1.0f : hn;
-            j->E[x] = ((lo + gap * hn) * fS) * s->s_dec - j->W[x];
         }
         s->rowsum[r] = s->grad_only ? g2 : loss;
     }

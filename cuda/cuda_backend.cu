@@ -127,6 +127,57 @@ __device__ __forceinline__ void load8(const void *src, int64_t ld, int64_t cols,
     }
 }
 
+/* Raw source words of N consecutive elements of one row (W = N·size/4 words; 16-bit elements two
+ * to a word, the lower-addressed one in the low half); elements past cols read as zero bits (+0).
+ * vec: all N are inside the row and 16-byte aligned. Keeping the words raw until they are used
+ * lets the loads of the next block stay in flight while the current one is computed. */
+template <int DT, int N> struct raw_n {
+    static constexpr int W = DT == NVFP4_DTYPE_F32 ? N : N / 2;
+};
+
+template <int DT, int N>
+__device__ __forceinline__ void load_raw(const void *src, int64_t ld, int64_t cols, int64_t row, int64_t col0, bool vec,
+                                         uint32_t (&r)[raw_n<DT, N>::W])
+{
+    constexpr int W = raw_n<DT, N>::W;
+    constexpr int es = DT == NVFP4_DTYPE_F32 ? 4 : 2;
+    const char *base = (const char *)src + (row * ld + col0) * es;
+    if (vec) {
+#pragma unroll
+        for (int i = 0; i < W / 4; i++) {
+            const uint4 v = __ldg((const uint4 *)base + i);
+            r[4 * i] = v.x;
+            r[4 * i + 1] = v.y;
+            r[4 * i + 2] = v.z;
+            r[4 * i + 3] = v.w;
+        }
+    } else if (DT == NVFP4_DTYPE_F32) {
+#pragma unroll
+        for (int i = 0; i < N; i++)
+            r[i] = col0 + i < cols ? __ldg((const unsigned int *)base + i) : 0u;
+    } else {
+#pragma unroll
+        for (int i = 0; i < W; i++) {
+            const uint32_t lo = col0 + 2 * i < cols ? __ldg((const unsigned short *)base + 2 * i) : 0u;
+            const uint32_t hi = col0 + 2 * i + 1 < cols ? __ldg((const unsigned short *)base + 2 * i + 1) : 0u;
+            r[i] = lo | hi << 16;
+        }
+    }
+}
+
+template <int DT, int N> __device__ __forceinline__ void raw_to_float(const uint32_t (&r)[raw_n<DT, N>::W], float (&x)[N])
+{
+#pragma unroll
+    for (int i = 0; i < raw_n<DT, N>::W; i++) {
+        if (DT == NVFP4_DTYPE_F32) {
+            x[i] = nvfp4i_u2f(r[i]);
+        } else {
+            x[2 * i] = to_float<DT>((uint16_t)(r[i] & 0xFFFFu));
+            x[2 * i + 1] = to_float<DT>((uint16_t)(r[i] >> 16));
+        }
+    }
+}
+
 /* ---- pass 1: amax and non-finite count ---------------------------------------------------- */
 
 struct amax_params {
@@ -139,38 +190,83 @@ struct amax_params {
     dev_words *words;
 };
 
-const int kAmaxUnroll = 4; /* units (16-byte loads of bf16) in flight per thread */
+/* Units (8 elements) per thread and group: 4 × 16 bytes of 16-bit data, 2 × 32 bytes of f32. */
+template <int DT> struct amax_group {
+    static constexpr int U = DT == NVFP4_DTYPE_F32 ? 2 : 4;
+};
+const int kAmaxUnroll = 4; /* the larger U, for sizing the grid */
+
+template <int DT>
+__device__ __forceinline__ void amax_issue(const amax_params &p, uint64_t u0, uint64_t stride,
+                                           uint32_t (&r)[amax_group<DT>::U][raw_n<DT, 8>::W])
+{
+#pragma unroll
+    for (int t = 0; t < amax_group<DT>::U; t++) {
+        uint64_t u = u0 + (uint64_t)t * stride;
+        const bool in = u < p.units;
+        u = in ? u : 0; /* a valid address; its words are ignored */
+        int64_t row, j;
+        split_unit(u, p.small, p.fd, p.per, &row, &j);
+        const int64_t col0 = j * 8;
+        load_raw<DT, 8>(p.src, p.ld, in ? p.cols : 0, row, col0, in && p.vec && col0 + 8 <= p.cols, r[t]);
+    }
+}
+
+/* Max |x| bit pattern over finite elements and the count of NaN/Inf. 16-bit types compare their
+ * own bit patterns (monotonic in |x|, as the CPU does) and convert the maximum at the end. */
+template <int DT>
+__device__ __forceinline__ void amax_fold(const uint32_t (&r)[amax_group<DT>::U][raw_n<DT, 8>::W], uint32_t *m, uint32_t *nf)
+{
+#pragma unroll
+    for (int t = 0; t < amax_group<DT>::U; t++)
+#pragma unroll
+        for (int i = 0; i < raw_n<DT, 8>::W; i++) {
+            if (DT == NVFP4_DTYPE_F32) {
+                const uint32_t a = r[t][i] & 0x7FFFFFFFu;
+                const bool fin = a < 0x7F800000u;
+                *m = fin && a > *m ? a : *m;
+                *nf += !fin;
+            } else {
+                const uint32_t inf = DT == NVFP4_DTYPE_F16 ? 0x7C00u : 0x7F80u;
+                const uint32_t a0 = r[t][i] & 0x7FFFu, a1 = (r[t][i] >> 16) & 0x7FFFu;
+                const bool f0 = a0 < inf, f1 = a1 < inf;
+                *m = f0 && a0 > *m ? a0 : *m;
+                *m = f1 && a1 > *m ? a1 : *m;
+                *nf += !f0;
+                *nf += !f1;
+            }
+        }
+}
 
 template <int DT> __global__ void __launch_bounds__(kThreads) amax_kernel(amax_params p)
 {
+    constexpr int U = amax_group<DT>::U;
     uint32_t m = 0, nf = 0;
     const uint64_t stride = (uint64_t)gridDim.x * kThreads;
-    for (uint64_t u0 = (uint64_t)blockIdx.x * kThreads + threadIdx.x; u0 < p.units; u0 += kAmaxUnroll * stride) {
-        float x[kAmaxUnroll][8];
-#pragma unroll
-        for (int t = 0; t < kAmaxUnroll; t++) { /* all loads first */
-            const uint64_t u = u0 + (uint64_t)t * stride;
-            if (u < p.units) {
-                int64_t row, j;
-                split_unit(u, p.small, p.fd, p.per, &row, &j);
-                const int64_t col0 = j * 8;
-                load8<DT>(p.src, p.ld, p.cols, row, col0, p.vec && col0 + 8 <= p.cols, x[t]);
-            } else {
-#pragma unroll
-                for (int i = 0; i < 8; i++)
-                    x[t][i] = 0.0f;
-            }
+    uint64_t u = (uint64_t)blockIdx.x * kThreads + threadIdx.x;
+    uint32_t ra[U][raw_n<DT, 8>::W], rb[U][raw_n<DT, 8>::W];
+    if (u < p.units) {
+        /* two groups in flight: issue the next one, then fold the one that has arrived */
+        amax_issue<DT>(p, u, stride, ra);
+        for (;;) {
+            uint64_t un = u + U * stride;
+            bool more = un < p.units;
+            amax_issue<DT>(p, more ? un : u, stride, rb);
+            amax_fold<DT>(ra, &m, &nf);
+            if (!more)
+                break;
+            u = un;
+            un = u + U * stride;
+            more = un < p.units;
+            amax_issue<DT>(p, more ? un : u, stride, ra);
+            amax_fold<DT>(rb, &m, &nf);
+            if (!more)
+                break;
+            u = un;
         }
-#pragma unroll
-        for (int t = 0; t < kAmaxUnroll; t++)
-#pragma unroll
-            for (int i = 0; i < 8; i++) {
-                uint32_t a = nvfp4i_f2u(x[t][i]) & 0x7FFFFFFFu;
-                bool fin = a < 0x7F800000u;
-                m = fin && a > m ? a : m;
-                nf += !fin;
-            }
     }
+    if (DT != NVFP4_DTYPE_F32)
+        m = nvfp4i_f2u(to_float<DT>((uint16_t)m));
     m = __reduce_max_sync(0xFFFFFFFFu, m);
     nf = __reduce_add_sync(0xFFFFFFFFu, nf);
     __shared__ uint32_t sm[kThreads / 32];
@@ -310,6 +406,39 @@ __device__ __forceinline__ uint8_t quant_block(const float (&x)[B], float pre, f
     return s;
 }
 
+/* The block of unit u: its row and block index, and its raw words (u must be < units). */
+template <int DT, int B>
+__device__ __forceinline__ void quant_issue(const quant_params &p, uint64_t u, int64_t *row, int64_t *k,
+                                            uint32_t (&r)[raw_n<DT, B>::W])
+{
+    split_unit(u, p.small, p.fd, (uint64_t)p.nblk, row, k);
+    const int64_t col0 = *k * B;
+    load_raw<DT, B>(p.src, p.ld, p.cols, *row, col0, p.vec && col0 + B <= p.cols, r);
+}
+
+template <int DT, int KIND, int B>
+__device__ __forceinline__ void quant_store(const quant_params &p, bool finite, float pre, float s_dec, float six_dec,
+                                            int64_t row, int64_t k, const uint32_t (&r)[raw_n<DT, B>::W])
+{
+    float x[B];
+    raw_to_float<DT, B>(r, x);
+    uint32_t w[B / 8];
+    const uint8_t s = finite ? quant_block<KIND, true, B>(x, pre, s_dec, six_dec, p.floor_mode, w)
+                             : quant_block<KIND, false, B>(x, pre, s_dec, six_dec, p.floor_mode, w);
+    uint8_t *c = p.codes + row * p.row_bytes + k * (B / 2);
+    if (p.codes_vec) {
+        if constexpr (B == 16)
+            *(uint2 *)c = make_uint2(w[0], w[1]);
+        else
+            *(uint4 *)c = make_uint4(w[0], w[1], w[2], w[3]);
+    } else {
+#pragma unroll
+        for (int i = 0; i < B / 2; i++)
+            c[i] = (uint8_t)(w[i / 4] >> (8 * (i % 4)));
+    }
+    p.scales[p.swizzled ? nvfp4i_offset_128x4(row, k, p.k4) : row * p.nblk + k] = s;
+}
+
 template <int DT, int KIND> __global__ void __launch_bounds__(kThreads) quant_kernel(quant_params p)
 {
     if (blocked(p.words, p.strict))
@@ -325,30 +454,30 @@ template <int DT, int KIND> __global__ void __launch_bounds__(kThreads) quant_ke
     const float pre = nvfp4i_max_pre(s_enc);
     const float six_dec = 6.0f * s_dec;
 
+    /* Two blocks in flight per thread: the next block's loads are issued before the current one
+     * is converted and encoded (grid-stride order; the last issue re-reads a valid block). */
     const uint64_t stride = (uint64_t)gridDim.x * kThreads;
-    for (uint64_t u = (uint64_t)blockIdx.x * kThreads + threadIdx.x; u < p.units; u += stride) {
-        int64_t row, k;
-        split_unit(u, p.small, p.fd, (uint64_t)p.nblk, &row, &k);
-        const int64_t col0 = k * B;
-        float x[B];
-#pragma unroll
-        for (int c = 0; c < B / 8; c++)
-            load8<DT>(p.src, p.ld, p.cols, row, col0 + 8 * c, p.vec && col0 + 8 * c + 8 <= p.cols, x + 8 * c);
-        uint32_t w[B / 8];
-        const uint8_t s = finite ? quant_block<KIND, true, B>(x, pre, s_dec, six_dec, p.floor_mode, w)
-                                 : quant_block<KIND, false, B>(x, pre, s_dec, six_dec, p.floor_mode, w);
-        uint8_t *c = p.codes + row * p.row_bytes + k * (B / 2);
-        if (p.codes_vec) {
-            if constexpr (B == 16)
-                *(uint2 *)c = make_uint2(w[0], w[1]);
-            else
-                *(uint4 *)c = make_uint4(w[0], w[1], w[2], w[3]);
-        } else {
-#pragma unroll
-            for (int i = 0; i < B / 2; i++)
-                c[i] = (uint8_t)(w[i / 4] >> (8 * (i % 4)));
-        }
-        p.scales[p.swizzled ? nvfp4i_offset_128x4(row, k, p.k4) : row * p.nblk + k] = s;
+    uint64_t u = (uint64_t)blockIdx.x * kThreads + threadIdx.x;
+    if (u >= p.units)
+        return;
+    uint32_t ra[raw_n<DT, B>::W], rb[raw_n<DT, B>::W];
+    int64_t row_a, k_a, row_b, k_b;
+    quant_issue<DT, B>(p, u, &row_a, &k_a, ra);
+    for (;;) {
+        uint64_t un = u + stride;
+        bool more = un < p.units;
+        quant_issue<DT, B>(p, more ? un : u, &row_b, &k_b, rb);
+        quant_store<DT, KIND, B>(p, finite, pre, s_dec, six_dec, row_a, k_a, ra);
+        if (!more)
+            break;
+        u = un;
+        un = u + stride;
+        more = un < p.units;
+        quant_issue<DT, B>(p, more ? un : u, &row_a, &k_a, ra);
+        quant_store<DT, KIND, B>(p, finite, pre, s_dec, six_dec, row_b, k_b, rb);
+        if (!more)
+            break;
+        u = un;
     }
 }
 
@@ -386,7 +515,7 @@ struct deq_params {
     const uint8_t *codes, *scales;
     float global_scale;
     int64_t rows, cols, ld, nblk, row_bytes, k4;
-    uint64_t units, per; /* per: units per row (nblk · lanes-per-block) */
+    uint64_t units; /* rows · nblk: one thread per scale block */
     fast_div fd;
     bool small, swizzled, mx, codes_vec, vec;
     void *dst;
@@ -422,35 +551,51 @@ template <int DT> __device__ __forceinline__ void store_elem(void *dst, int64_t 
         ((uint16_t *)dst)[i] = nvfp4i_float_to_bf16(v);
 }
 
-template <int DT> __global__ void __launch_bounds__(kThreads) deq_kernel(deq_params p)
+/* A block's codes (B/2 bytes as B/8 words) and scale byte. */
+template <int B>
+__device__ __forceinline__ void deq_issue(const deq_params &p, uint64_t u, int64_t *row, int64_t *k,
+                                          uint32_t (&cw)[B / 8], uint32_t *sb)
 {
-    if (p.words->bad_scale != ~0ull)
-        return;
-    const int L = p.mx ? 4 : 2;
-    const uint64_t stride = (uint64_t)gridDim.x * kThreads;
-    for (uint64_t u = (uint64_t)blockIdx.x * kThreads + threadIdx.x; u < p.units; u += stride) {
-        int64_t row, j;
-        split_unit(u, p.small, p.fd, p.per, &row, &j);
-        const int64_t col0 = j * 8;
-        if (col0 >= p.cols)
-            continue;
-        const uint8_t *c = p.codes + row * p.row_bytes + j * 4;
-        uint32_t packed;
-        if (p.codes_vec)
-            packed = __ldcs((const unsigned int *)c);
-        else
-            packed = (uint32_t)c[0] | (uint32_t)c[1] << 8 | (uint32_t)c[2] << 16 | (uint32_t)c[3] << 24;
-        const int64_t k = j / L;
-        const uint8_t sb = p.scales[p.swizzled ? nvfp4i_offset_128x4(row, k, p.k4) : row * p.nblk + k];
-        const float sv = p.mx ? nvfp4i_e8m0_to_float(sb) : nvfp4i_e4m3_to_float(sb);
+    split_unit(u, p.small, p.fd, (uint64_t)p.nblk, row, k);
+    const uint8_t *c = p.codes + *row * p.row_bytes + *k * (B / 2);
+    if (p.codes_vec) {
+        if constexpr (B == 16) {
+            const uint2 v = __ldg((const uint2 *)c);
+            cw[0] = v.x;
+            cw[1] = v.y;
+        } else {
+            const uint4 v = __ldg((const uint4 *)c);
+            cw[0] = v.x;
+            cw[1] = v.y;
+            cw[2] = v.z;
+            cw[3] = v.w;
+        }
+    } else {
+#pragma unroll
+        for (int i = 0; i < B / 8; i++)
+            cw[i] = (uint32_t)__ldg(c + 4 * i) | (uint32_t)__ldg(c + 4 * i + 1) << 8 |
+                    (uint32_t)__ldg(c + 4 * i + 2) << 16 | (uint32_t)__ldg(c + 4 * i + 3) << 24;
+    }
+    *sb = __ldg(p.scales + (p.swizzled ? nvfp4i_offset_128x4(*row, *k, p.k4) : *row * p.nblk + *k));
+}
+
+template <int DT, int B>
+__device__ __forceinline__ void deq_store(const deq_params &p, int64_t row, int64_t k, const uint32_t (&cw)[B / 8],
+                                          uint32_t sb)
+{
+    const float sv = B == 32 ? nvfp4i_e8m0_to_float((uint8_t)sb) : nvfp4i_e4m3_to_float((uint8_t)sb);
+    const int64_t col0 = k * B;
+    const int64_t o = row * p.ld + col0;
+#pragma unroll
+    for (int g = 0; g < B / 8; g++) {
         float v[8];
 #pragma unroll
         for (int i = 0; i < 8; i++)
-            v[i] = nvfp4i_decode((uint8_t)((packed >> (4 * i)) & 0xFu), sv, p.global_scale);
-        const int64_t o = row * p.ld + col0;
-        if (p.vec && col0 + 8 <= p.cols) {
+            v[i] = nvfp4i_decode((uint8_t)((cw[g] >> (4 * i)) & 0xFu), sv, p.global_scale);
+        const int64_t c0 = col0 + 8 * g;
+        if (p.vec && c0 + 8 <= p.cols) {
             if (DT == NVFP4_DTYPE_F32) {
-                float4 *d = (float4 *)((float *)p.dst + o);
+                float4 *d = (float4 *)((float *)p.dst + o + 8 * g);
                 __stcs(d, make_float4(v[0], v[1], v[2], v[3]));
                 __stcs(d + 1, make_float4(v[4], v[5], v[6], v[7]));
             } else {
@@ -462,15 +607,44 @@ template <int DT> __global__ void __launch_bounds__(kThreads) deq_kernel(deq_par
                                                         : nvfp4i_float_to_bf16(v[2 * i + 1]);
                     w[i] = (uint32_t)lo | (uint32_t)hi << 16;
                 }
-                __stcs((uint4 *)((uint16_t *)p.dst + o), make_uint4(w[0], w[1], w[2], w[3]));
+                __stcs((uint4 *)((uint16_t *)p.dst + o + 8 * g), make_uint4(w[0], w[1], w[2], w[3]));
             }
         } else {
-            const int64_t n = p.cols - col0;
+            const int64_t n = p.cols - c0;
 #pragma unroll
             for (int i = 0; i < 8; i++)
                 if (i < n)
-                    store_elem<DT>(p.dst, o + i, v[i]);
+                    store_elem<DT>(p.dst, o + 8 * g + i, v[i]);
         }
+    }
+}
+
+template <int DT, int B> __global__ void __launch_bounds__(kThreads) deq_kernel(deq_params p)
+{
+    if (p.words->bad_scale != ~0ull)
+        return;
+    const uint64_t stride = (uint64_t)gridDim.x * kThreads;
+    uint64_t u = (uint64_t)blockIdx.x * kThreads + threadIdx.x;
+    if (u >= p.units)
+        return;
+    uint32_t ca[B / 8], cb[B / 8], sa, sb;
+    int64_t row_a, k_a, row_b, k_b;
+    deq_issue<B>(p, u, &row_a, &k_a, ca, &sa);
+    for (;;) {
+        uint64_t un = u + stride;
+        bool more = un < p.units;
+        deq_issue<B>(p, more ? un : u, &row_b, &k_b, cb, &sb);
+        deq_store<DT, B>(p, row_a, k_a, ca, sa);
+        if (!more)
+            break;
+        u = un;
+        un = u + stride;
+        more = un < p.units;
+        deq_issue<B>(p, more ? un : u, &row_a, &k_a, ca, &sa);
+        deq_store<DT, B>(p, row_b, k_b, cb, sb);
+        if (!more)
+            break;
+        u = un;
     }
 }
 
@@ -722,7 +896,10 @@ nvfp4_status cuda_quantize(nvfp4i_job *job, const nvfp4i_method *m, nvfp4i_stats
 
 template <int DT> void launch_deq(const cuda_state *st, cudaStream_t s, const deq_params &p)
 {
-    deq_kernel<DT><<<grid_for(st, p.units, deq_kernel<DT>), kThreads, 0, s>>>(p);
+    if (p.mx)
+        deq_kernel<DT, 32><<<grid_for(st, p.units, deq_kernel<DT, 32>), kThreads, 0, s>>>(p);
+    else
+        deq_kernel<DT, 16><<<grid_for(st, p.units, deq_kernel<DT, 16>), kThreads, 0, s>>>(p);
 }
 
 nvfp4_status cuda_dequantize(nvfp4_context *ctx, const nvfp4i_deq *d)
@@ -733,7 +910,6 @@ nvfp4_status cuda_dequantize(nvfp4_context *ctx, const nvfp4i_deq *d)
     if (s)
         return s;
     cudaStream_t stream = st->stream;
-    const int L = d->block / 8;
     deq_params p;
     p.codes = d->codes;
     p.scales = d->scales;
@@ -744,13 +920,12 @@ nvfp4_status cuda_dequantize(nvfp4_context *ctx, const nvfp4i_deq *d)
     p.nblk = d->nblk;
     p.row_bytes = d->nblk * d->block / 2;
     p.k4 = (d->nblk + 3) / 4;
-    p.per = (uint64_t)d->nblk * (uint64_t)L;
-    p.units = (uint64_t)d->rows * p.per;
+    p.units = (uint64_t)d->rows * (uint64_t)d->nblk;
     p.small = p.units < (1ull << 32);
-    p.fd = make_fast_div(p.small ? (uint32_t)p.per : 1u);
+    p.fd = make_fast_div(p.small ? (uint32_t)d->nblk : 1u);
     p.swizzled = d->layout == NVFP4_LAYOUT_128X4;
     p.mx = d->format == NVFP4_FORMAT_MXFP4;
-    p.codes_vec = aligned(d->codes, 4);
+    p.codes_vec = aligned(d->codes, (size_t)d->block / 2);
     p.vec = aligned(d->dst, 16) && ((uint64_t)d->ld * nvfp4i_dtype_size(d->dst_dtype)) % 16 == 0;
     p.dst = d->dst;
     p.words = st->words;

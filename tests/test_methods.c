@@ -284,7 +284,9 @@ static float spec46_error(const float *x, const float *h, float A, float sdec, f
     for (int i = 0; i < 16; i++) {
         float y = x[i] * inv;
         codes[i] = nvfp4_e2m1_from_float(y);
-        float xh = ((nvfp4_e2m1_to_float(codes[i]) * f) * A) / six_m;
+        /* six_m == 0 stands for a supplied global scale: score the decoded value */
+        float xh = six_m > 0.0f ? ((nvfp4_e2m1_to_float(codes[i]) * f) * A) / six_m
+                                : (nvfp4_e2m1_to_float(codes[i]) * f) * sdec;
         float d = fabsf(xh - x[i]);
         float t = rule == NVFP4_RULE_MSE ? d * d : d;
         if (h)
@@ -376,6 +378,53 @@ static void test_4over6_choice_per_block(void **state)
     check_46_choice_scaled(DIST_T3, NVFP4_RULE_MAE, 448, NULL, 1e-32f);
     check_46_choice_scaled(DIST_LAPLACE, NVFP4_RULE_ABSMAX, 256, NULL, 1e-36f);
     check_46_choice_scaled(DIST_GAUSS, NVFP4_RULE_MAE, 448, NULL, 1e32f); /* A above 2^100 */
+}
+
+/* With a supplied global scale, 4/6 keeps it, derives s_enc = 1/s_dec, and scores candidates
+ * by their decoded values (A/(6M) no longer describes the decode). */
+static void test_4over6_supplied_global_scale(void **state)
+{
+    (void)state;
+    const int64_t rows = 16, cols = 128;
+    float *x = make_tensor(DIST_T3, rows, cols, 4);
+    const float sdec = 1.3e-4f, s_enc = 1.0f / sdec;
+    for (int rule = NVFP4_RULE_MSE; rule <= NVFP4_RULE_ABSMAX; rule++) {
+        nvfp4_context *ctx = NULL;
+        nvfp4_quantizer *q = NULL;
+        uint8_t codes[16 * 64], scales[16 * 8];
+        float gs = 0.0f;
+        assert_int_equal(nvfp4_context_create(&ctx, NVFP4_BACKEND_CPU), NVFP4_OK);
+        assert_int_equal(nvfp4_quantizer_create(&q, NVFP4_METHOD_4OVER6), NVFP4_OK);
+        assert_int_equal(nvfp4_quantizer_set_int(q, NVFP4_Q_4OVER6_RULE, rule), NVFP4_OK);
+        assert_int_equal(nvfp4_quantizer_set_float(q, NVFP4_Q_GLOBAL_SCALE, (double)sdec), NVFP4_OK);
+        assert_int_equal(nvfp4_quantize(ctx, q, NVFP4_DTYPE_F32, x, rows, cols, cols, codes, scales, &gs), NVFP4_OK);
+        assert_true(gs == sdec);
+        result r = {codes, scales, gs, {0}};
+        int n4 = 0;
+        for (int64_t row = 0; row < rows; row++)
+            for (int64_t k = 0; k < cols / 16; k++) {
+                const float *xb = x + row * cols + k * 16;
+                float a = 0.0f;
+                for (int i = 0; i < 16; i++)
+                    a = fabsf(xb[i]) > a ? fabsf(xb[i]) : a;
+                float base = (a / 6.0f) * s_enc;
+                uint8_t s6 = nvfp4_e4m3_from_float(base), s4 = nvfp4_e4m3_from_float(base * 1.5f), c6[16], c4[16],
+                        cc[16];
+                float e6 = spec46_error(xb, NULL, 0.0f, sdec, 0.0f, s6, rule, c6);
+                float e4 = spec46_error(xb, NULL, 0.0f, sdec, 0.0f, s4, rule, c4);
+                uint8_t got = scales[row * (cols / 16) + k];
+                assert_true(got == s6 || got == s4);
+                float eg = spec46_error(xb, NULL, 0.0f, sdec, 0.0f, got, rule, cc);
+                assert_true(eg <= e6 && eg <= e4);
+                n4 += got != s6;
+                for (int i = 0; i < 16; i++)
+                    assert_int_equal(code_at(&r, cols, row, k * 16 + i), cc[i]);
+            }
+        assert_true(n4 > 0);
+        nvfp4_quantizer_destroy(q);
+        nvfp4_context_destroy(ctx);
+    }
+    free(x);
 }
 
 /* The vector 4/6 reconstructs v = 2^e·m' (m' = 1 or 1.5) as 2^e·RN32(RN32((m'·f)·A)/(6M))
@@ -1035,6 +1084,7 @@ int main(void)
         cmocka_unit_test(test_4over6_golden_tail),
         cmocka_unit_test(test_4over6_golden_coverage),
         cmocka_unit_test(test_4over6_choice_per_block),
+        cmocka_unit_test(test_4over6_supplied_global_scale),
         cmocka_unit_test(test_4over6_reconstruction_identity),
         cmocka_unit_test(test_e2m1_mag8_exhaustive),
         cmocka_unit_test(test_cjso_monotone),

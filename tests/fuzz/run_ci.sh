@@ -28,7 +28,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 mkdir -p "$build/fuzz-artifacts"
 status=0
 for exe in "$build"/tests/fuzz/fuzz_*; do
-    [ -x "$exe" ] || continue
+    [ -f "$exe" ] && [ -x "$exe" ] || continue
     name=${exe##*/fuzz_}
     seeds=$src/tests/fuzz/corpus/$name
     work=$build/fuzz-corpus/$name

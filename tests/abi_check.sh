@@ -18,6 +18,10 @@
 #       node lib/nvfp4.map gives it, that the SONAME is libnvfp4.so.0, and that the symbols in the
 #       map, the NVFP4_API declarations in include/nvfp4/*.h and the exports are the same set.
 #
+#   abi_check.sh headers SRCDIR LIB.so
+#       Asserts that each public header compiles on its own as C99, C11 and C++11 with warnings as
+#       errors, and that the umbrella header nvfp4/nvfp4.h includes every other one.
+#
 # Exit status: 0 pass, 1 fail, 77 skip (a tool is missing or the library has no debug info).
 set -u
 
@@ -25,7 +29,7 @@ mode=${1:-}
 src=${2:-}
 lib=${3:-}
 [ -n "$mode" ] && [ -d "$src" ] && [ -f "$lib" ] || {
-    echo "usage: $0 baseline|removal|symbols SRCDIR LIB.so [LIB.a]" >&2
+    echo "usage: $0 baseline|removal|symbols|headers SRCDIR LIB.so [LIB.a]" >&2
     exit 1
 }
 
@@ -215,6 +219,36 @@ symbols)
         fail "symbol table check"
     fi
     echo "PASS: $n exports, all versioned nvfp4_*; map, headers and nm -D agree; SONAME $soname"
+    ;;
+
+headers)
+    # Every public header stands alone (includes what it uses), compiles as strict C99/C11 and
+    # as C++ (extern "C" guards), and is reachable from the umbrella header.
+    cc=${CC:-cc}
+    command -v "$cc" >/dev/null 2>&1 || skip "no C compiler ($cc)"
+    cxx=
+    for c in c++ g++ clang++; do command -v "$c" >/dev/null 2>&1 && { cxx=$c; break; }; done
+    bad=0
+    n=0
+    for h in "$headers"/*.h; do
+        name=$(basename "$h")
+        n=$((n + 1))
+        if [ "$name" != nvfp4.h ] && ! grep -q "#include \"nvfp4/$name\"" "$headers/nvfp4.h"; then
+            echo "nvfp4/$name is not included by nvfp4/nvfp4.h"; bad=1
+        fi
+        printf '#include <nvfp4/%s>\nint nvfp4_header_test_dummy;\n' "$name" >"$tmp/t.c"
+        for std in c99 c11; do
+            "$cc" -std=$std -Wall -Wextra -Wpedantic -Werror -fsyntax-only -I"$src/include" "$tmp/t.c" \
+                >"$tmp/err" 2>&1 || { echo "nvfp4/$name fails alone as $std:"; cat "$tmp/err"; bad=1; }
+        done
+        if [ -n "$cxx" ]; then
+            cp "$tmp/t.c" "$tmp/t.cpp"
+            "$cxx" -std=c++11 -Wall -Wextra -Wpedantic -Werror -fsyntax-only -I"$src/include" "$tmp/t.cpp" \
+                >"$tmp/err" 2>&1 || { echo "nvfp4/$name fails as C++11:"; cat "$tmp/err"; bad=1; }
+        fi
+    done
+    [ "$bad" -eq 0 ] || fail "public header check"
+    echo "PASS: $n public headers compile alone as C99, C11${cxx:+ and C++11 ($cxx)}; all reachable from nvfp4.h"
     ;;
 
 *)

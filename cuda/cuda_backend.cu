@@ -71,11 +71,15 @@ __device__ __forceinline__ uint32_t div_fast(uint32_t n, const fast_div &f)
     return (uint32_t)(((uint64_t)__umulhi(n, f.m) + n) >> f.s);
 }
 
-/* Row and unit-within-row of unit u (units per row `per`); 32-bit fast path when total < 2^32. */
-__device__ __forceinline__ void split_unit(uint64_t u, bool small, const fast_div &f, uint64_t per, int64_t *row,
-                                           int64_t *j)
+/* Row and unit-within-row of unit u (units per row `per`): flat (one row) needs no division;
+ * otherwise a 32-bit fast division when the unit count is below 2^32. */
+__device__ __forceinline__ void split_unit(uint64_t u, bool flat, bool small, const fast_div &f, uint64_t per,
+                                           int64_t *row, int64_t *j)
 {
-    if (small) {
+    if (flat) {
+        *row = 0;
+        *j = (int64_t)u;
+    } else if (small) {
         uint32_t r = div_fast((uint32_t)u, f);
         *row = r;
         *j = (int64_t)((uint32_t)u - r * f.d);
@@ -206,14 +210,25 @@ __device__ __forceinline__ void amax_issue(const amax_params &p, uint64_t u0, ui
         const bool in = u < p.units;
         u = in ? u : 0; /* a valid address; its words are ignored */
         int64_t row, j;
-        split_unit(u, p.small, p.fd, p.per, &row, &j);
+        split_unit(u, p.rows == 1, p.small, p.fd, p.per, &row, &j);
         const int64_t col0 = j * 8;
         load_raw<DT, 8>(p.src, p.ld, in ? p.cols : 0, row, col0, in && p.vec && col0 + 8 <= p.cols, r[t]);
     }
 }
 
+/* max of each unsigned 16-bit half (one instruction from sm_90 on) */
+__device__ __forceinline__ uint32_t vmax_u16x2(uint32_t a, uint32_t b)
+{
+    uint32_t r;
+    asm("max.u16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
 /* Max |x| bit pattern over finite elements and the count of NaN/Inf. 16-bit types compare their
- * own bit patterns (monotonic in |x|, as the CPU does) and convert the maximum at the end. */
+ * own bit patterns (monotonic in |x|, as the CPU does), two to a word: a half is NaN/Inf when its
+ * exponent field is all ones, which adding one unit to the masked exponent carries into the
+ * half's top bit; those halves are dropped from the max and counted. The packed maximum is
+ * split and converted at the end (amax_finish). */
 template <int DT>
 __device__ __forceinline__ void amax_fold(const uint32_t (&r)[amax_group<DT>::U][raw_n<DT, 8>::W], uint32_t *m, uint32_t *nf)
 {
@@ -221,21 +236,30 @@ __device__ __forceinline__ void amax_fold(const uint32_t (&r)[amax_group<DT>::U]
     for (int t = 0; t < amax_group<DT>::U; t++)
 #pragma unroll
         for (int i = 0; i < raw_n<DT, 8>::W; i++) {
+            const uint32_t w = r[t][i];
             if (DT == NVFP4_DTYPE_F32) {
-                const uint32_t a = r[t][i] & 0x7FFFFFFFu;
+                const uint32_t a = w & 0x7FFFFFFFu;
                 const bool fin = a < 0x7F800000u;
                 *m = fin && a > *m ? a : *m;
                 *nf += !fin;
             } else {
-                const uint32_t inf = DT == NVFP4_DTYPE_F16 ? 0x7C00u : 0x7F80u;
-                const uint32_t a0 = r[t][i] & 0x7FFFu, a1 = (r[t][i] >> 16) & 0x7FFFu;
-                const bool f0 = a0 < inf, f1 = a1 < inf;
-                *m = f0 && a0 > *m ? a0 : *m;
-                *m = f1 && a1 > *m ? a1 : *m;
-                *nf += !f0;
-                *nf += !f1;
+                const uint32_t exp2 = DT == NVFP4_DTYPE_F16 ? 0x7C007C00u : 0x7F807F80u;
+                const uint32_t one2 = DT == NVFP4_DTYPE_F16 ? 0x04000400u : 0x00800080u;
+                const uint32_t nb = ((w & exp2) + one2) & 0x80008000u; /* top bit of each non-finite half */
+                const uint32_t drop = nb | (nb - (nb >> 15));            /* 0xFFFF in each non-finite half */
+                *m = vmax_u16x2(*m, w & 0x7FFF7FFFu & ~drop);
+                *nf += __popc(nb);
             }
         }
+}
+
+/* The thread's maximum as float bits. */
+template <int DT> __device__ __forceinline__ uint32_t amax_finish(uint32_t m)
+{
+    if (DT == NVFP4_DTYPE_F32)
+        return m;
+    const uint32_t lo = m & 0xFFFFu, hi = m >> 16;
+    return nvfp4i_f2u(to_float<DT>((uint16_t)(lo > hi ? lo : hi)));
 }
 
 template <int DT> __global__ void __launch_bounds__(kThreads) amax_kernel(amax_params p)
@@ -265,8 +289,7 @@ template <int DT> __global__ void __launch_bounds__(kThreads) amax_kernel(amax_p
             u = un;
         }
     }
-    if (DT != NVFP4_DTYPE_F32)
-        m = nvfp4i_f2u(to_float<DT>((uint16_t)m));
+    m = amax_finish<DT>(m);
     m = __reduce_max_sync(0xFFFFFFFFu, m);
     nf = __reduce_add_sync(0xFFFFFFFFu, nf);
     __shared__ uint32_t sm[kThreads / 32];
@@ -411,7 +434,7 @@ template <int DT, int B>
 __device__ __forceinline__ void quant_issue(const quant_params &p, uint64_t u, int64_t *row, int64_t *k,
                                             uint32_t (&r)[raw_n<DT, B>::W])
 {
-    split_unit(u, p.small, p.fd, (uint64_t)p.nblk, row, k);
+    split_unit(u, p.rows == 1, p.small, p.fd, (uint64_t)p.nblk, row, k);
     const int64_t col0 = *k * B;
     load_raw<DT, B>(p.src, p.ld, p.cols, *row, col0, p.vec && col0 + B <= p.cols, r);
 }
@@ -531,7 +554,7 @@ __global__ void __launch_bounds__(kThreads) check_scales_kernel(deq_params p, fa
         uint8_t b;
         if (p.swizzled) {
             int64_t r, k;
-            split_unit(i, small_b, fb, (uint64_t)p.nblk, &r, &k);
+            split_unit(i, false, small_b, fb, (uint64_t)p.nblk, &r, &k);
             b = p.scales[nvfp4i_offset_128x4(r, k, p.k4)];
         } else {
             b = p.scales[i];
@@ -556,7 +579,7 @@ template <int B>
 __device__ __forceinline__ void deq_issue(const deq_params &p, uint64_t u, int64_t *row, int64_t *k,
                                           uint32_t (&cw)[B / 8], uint32_t *sb)
 {
-    split_unit(u, p.small, p.fd, (uint64_t)p.nblk, row, k);
+    split_unit(u, p.rows == 1, p.small, p.fd, (uint64_t)p.nblk, row, k);
     const uint8_t *c = p.codes + *row * p.row_bytes + *k * (B / 2);
     if (p.codes_vec) {
         if constexpr (B == 16) {
@@ -797,7 +820,12 @@ nvfp4_status cuda_quantize(nvfp4i_job *job, const nvfp4i_method *m, nvfp4i_stats
     const bool strict = q->nonfinite == NVFP4_NONFINITE_STRICT;
     const bool need_amax = kind != KIND_MX && !(q->global_scale > 0.0);
     const bool two_pass = strict || need_amax;
-    const bool vec = aligned(job->src.data, 16) && ((uint64_t)ld * esize) % 16 == 0;
+    const bool base16 = aligned(job->src.data, 16);
+    const bool vec = base16 && ((uint64_t)ld * esize) % 16 == 0;
+    /* A contiguous tensor (ld == cols) is one long row to the amax pass; to the quantise pass too
+     * when its rows hold whole blocks and the scales are linear (the 128×4 offsets need rows). */
+    const bool dense = ld == cols;
+    const bool flat_q = dense && cols % job->block == 0 && q->layout == NVFP4_LAYOUT_LINEAR;
     cudaStream_t stream = st->stream;
     cudaError_t e;
 
@@ -807,14 +835,14 @@ nvfp4_status cuda_quantize(nvfp4i_job *job, const nvfp4i_method *m, nvfp4i_stats
             return cuda_error(ctx, e, "cudaMemsetAsync");
         amax_params ap;
         ap.src = job->src.data;
-        ap.rows = rows;
-        ap.cols = cols;
-        ap.ld = ld;
-        ap.per = (uint64_t)((cols + 7) / 8);
-        ap.units = (uint64_t)rows * ap.per;
+        ap.rows = dense ? 1 : rows;
+        ap.cols = dense ? rows * cols : cols;
+        ap.ld = dense ? rows * cols : ld;
+        ap.per = (uint64_t)((ap.cols + 7) / 8);
+        ap.units = (uint64_t)ap.rows * ap.per;
         ap.small = ap.units < (1ull << 32);
-        ap.fd = make_fast_div(ap.small ? (uint32_t)ap.per : 1u);
-        ap.vec = vec;
+        ap.fd = make_fast_div(ap.small && !dense ? (uint32_t)ap.per : 1u);
+        ap.vec = dense ? base16 : vec;
         ap.words = st->words;
         switch (dt) {
         case NVFP4_DTYPE_F32: launch_amax<NVFP4_DTYPE_F32>(st, stream, ap); break;
@@ -828,16 +856,16 @@ nvfp4_status cuda_quantize(nvfp4i_job *job, const nvfp4i_method *m, nvfp4i_stats
 
     quant_params qp;
     qp.src = job->src.data;
-    qp.rows = rows;
-    qp.cols = cols;
-    qp.ld = ld;
-    qp.nblk = job->nblk;
-    qp.row_bytes = job->padded / 2;
+    qp.rows = flat_q ? 1 : rows;
+    qp.cols = flat_q ? rows * cols : cols;
+    qp.ld = flat_q ? rows * cols : ld;
+    qp.nblk = flat_q ? rows * job->nblk : job->nblk;
+    qp.row_bytes = qp.nblk * job->block / 2;
     qp.k4 = (job->nblk + 3) / 4;
     qp.units = (uint64_t)rows * (uint64_t)job->nblk;
     qp.small = qp.units < (1ull << 32);
-    qp.fd = make_fast_div(qp.small ? (uint32_t)job->nblk : 1u);
-    qp.vec = vec;
+    qp.fd = make_fast_div(qp.small && !flat_q ? (uint32_t)job->nblk : 1u);
+    qp.vec = flat_q ? base16 : vec;
     qp.codes_vec = aligned(job->codes, (size_t)job->block / 2);
     qp.swizzled = q->layout == NVFP4_LAYOUT_128X4;
     qp.strict = strict;
@@ -914,19 +942,21 @@ nvfp4_status cuda_dequantize(nvfp4_context *ctx, const nvfp4i_deq *d)
     p.codes = d->codes;
     p.scales = d->scales;
     p.global_scale = d->global_scale;
-    p.rows = d->rows;
-    p.cols = d->cols;
-    p.ld = d->ld;
-    p.nblk = d->nblk;
-    p.row_bytes = d->nblk * d->block / 2;
+    /* contiguous, whole blocks per row, linear scales: one long row (no row/column division) */
+    const bool flat = d->ld == d->cols && d->cols % d->block == 0 && d->layout == NVFP4_LAYOUT_LINEAR;
+    p.rows = flat ? 1 : d->rows;
+    p.cols = flat ? d->rows * d->cols : d->cols;
+    p.ld = flat ? p.cols : d->ld;
+    p.nblk = flat ? d->rows * d->nblk : d->nblk;
+    p.row_bytes = p.nblk * d->block / 2;
     p.k4 = (d->nblk + 3) / 4;
     p.units = (uint64_t)d->rows * (uint64_t)d->nblk;
     p.small = p.units < (1ull << 32);
-    p.fd = make_fast_div(p.small ? (uint32_t)d->nblk : 1u);
+    p.fd = make_fast_div(p.small && !flat ? (uint32_t)d->nblk : 1u);
     p.swizzled = d->layout == NVFP4_LAYOUT_128X4;
     p.mx = d->format == NVFP4_FORMAT_MXFP4;
     p.codes_vec = aligned(d->codes, (size_t)d->block / 2);
-    p.vec = aligned(d->dst, 16) && ((uint64_t)d->ld * nvfp4i_dtype_size(d->dst_dtype)) % 16 == 0;
+    p.vec = aligned(d->dst, 16) && (flat || ((uint64_t)d->ld * nvfp4i_dtype_size(d->dst_dtype)) % 16 == 0);
     p.dst = d->dst;
     p.words = st->words;
 

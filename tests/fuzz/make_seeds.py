@@ -97,3 +97,16 @@ for tweak in range(8):
     put('checkpoint', 'struct_%d' % tweak, bytes([0x02, 2, 1, tweak & 1, tweak]) + bytes(range(256)))
 put('checkpoint', 'index', raw(layer, 0x12) + b'{"weight_map":{"l.weight":"model.safetensors"}}')
 put('checkpoint', 'dir', raw(layer, 0x33) + b'{"weight_map":{"l.weight":"model.safetensors"}}')
+
+# Regression seeds for what the fuzzers found (docs/RELIABILITY.md, "Found and fixed" / "Open").
+# dequantize, 128x4 scales with an undecodable byte: the error path once read freed scratch.
+put('dequantize', 'regress_uaf_128x4_badscale',
+    bytes([0, 1, 0, 2, 40, 0, 0x01]) + b'\x01\x0e' + bytes(range(72)) + b'\x01' + bytes([0x38, 0x7F]) + bytes([0x38] * 510))
+# layout: scales_size with rows = INT64_MAX - 127 (round_up_ok overflowed computing v + m - 1)
+put('layout', 'regress_round_up_overflow', bytes([0x00, 0, 1, 21, 131, 21, 131, 131]))
+# quantize, MXFP4 with elements near FLT_MAX: the nearest MXFP4 value 2^128 decodes to Inf (open)
+put('quantize', 'regress_mxfp4_near_flt_max',
+    bytes([0, 1, 31, 0, 0, 0x06, 0, 0]) + b'\x00' + raw_floats([3.38e38, -3.0e38, 1.0, 2.9e38] * 8))
+# quantize, ModelOpt recipe with a block whose E4M3(S) underflows (open: codes 0x7 for zeros)
+put('quantize', 'regress_modelopt_underflow',
+    bytes([0, 1, 40, 0, 0, 0x08, 0, 0]) + b'\x00' + raw_floats([1000.0] + [0.0] * 15 + [1e-6, 0.0, -1e-6] + [0.0] * 13))

@@ -961,6 +961,75 @@ static void test_nonfinite_saturate(void **state)
     free(x);
 }
 
+/* Every method reads f16 and bf16 exactly as the same values given in f32, and writes the
+ * 128×4 layout as the swizzle of its linear scales. */
+static void test_dtypes_and_layouts(void **state)
+{
+    (void)state;
+    const int64_t rows = 9, cols = 80;
+    float *x = make_tensor(DIST_T3, rows, cols, 55);
+    uint16_t *hb = malloc((size_t)(rows * cols) * sizeof(uint16_t));
+    uint16_t *hh = malloc((size_t)(rows * cols) * sizeof(uint16_t));
+    float *xb = malloc((size_t)(rows * cols) * sizeof(float)), *xh = malloc((size_t)(rows * cols) * sizeof(float));
+    assert_non_null(hb);
+    assert_non_null(hh);
+    assert_non_null(xb);
+    assert_non_null(xh);
+    for (int64_t i = 0; i < rows * cols; i++) {
+        hb[i] = nvfp4_float_to_bf16(x[i]);
+        hh[i] = nvfp4_float_to_f16(x[i]);
+        xb[i] = nvfp4_bf16_to_float(hb[i]);
+        xh[i] = nvfp4_f16_to_float(hh[i]);
+    }
+    int64_t nc, ns, ns4;
+    assert_int_equal(nvfp4_codes_size(NVFP4_FORMAT_NVFP4, rows, cols, &nc), NVFP4_OK);
+    assert_int_equal(nvfp4_scales_size(NVFP4_FORMAT_NVFP4, NVFP4_LAYOUT_LINEAR, rows, cols, &ns), NVFP4_OK);
+    assert_int_equal(nvfp4_scales_size(NVFP4_FORMAT_NVFP4, NVFP4_LAYOUT_128X4, rows, cols, &ns4), NVFP4_OK);
+    uint8_t *codes = malloc((size_t)nc), *sw = malloc((size_t)ns4), *sw2 = malloc((size_t)ns4);
+    assert_non_null(codes);
+    assert_non_null(sw);
+    assert_non_null(sw2);
+    for (size_t m = 0; m < N_METHODS; m++) {
+        cfg c = base_cfg(all_methods[m]);
+        for (int t = 0; t < 2; t++) {
+            const uint16_t *src = t ? hh : hb;
+            result ref = run(&c, t ? xh : xb, rows, cols);
+            nvfp4_context *ctx = NULL;
+            nvfp4_quantizer *q = make_q(&c, cols);
+            assert_int_equal(nvfp4_context_create(&ctx, NVFP4_BACKEND_CPU), NVFP4_OK);
+            float gs;
+            uint8_t *scales = malloc((size_t)ns);
+            assert_non_null(scales);
+            assert_int_equal(nvfp4_quantize(ctx, q, t ? NVFP4_DTYPE_F16 : NVFP4_DTYPE_BF16, src, rows, cols, cols,
+                                            codes, scales, &gs),
+                             NVFP4_OK);
+            assert_memory_equal(codes, ref.codes, (size_t)nc);
+            assert_memory_equal(scales, ref.scales, (size_t)ns);
+            assert_true(gs == ref.gs);
+            /* the 128×4 layout is the swizzle of the linear scales, codes unchanged */
+            assert_int_equal(nvfp4_quantizer_set_int(q, NVFP4_Q_SCALE_LAYOUT, NVFP4_LAYOUT_128X4), NVFP4_OK);
+            assert_int_equal(nvfp4_quantize(ctx, q, t ? NVFP4_DTYPE_F16 : NVFP4_DTYPE_BF16, src, rows, cols, cols,
+                                            codes, sw, &gs),
+                             NVFP4_OK);
+            assert_memory_equal(codes, ref.codes, (size_t)nc);
+            assert_int_equal(nvfp4_scales_swizzle(ref.scales, rows, (cols + 15) / 16, sw2), NVFP4_OK);
+            assert_memory_equal(sw, sw2, (size_t)ns4);
+            free(scales);
+            nvfp4_quantizer_destroy(q);
+            nvfp4_context_destroy(ctx);
+            result_free(&ref);
+        }
+    }
+    free(codes);
+    free(sw);
+    free(sw2);
+    free(hb);
+    free(hh);
+    free(xb);
+    free(xh);
+    free(x);
+}
+
 /* ---- every method: an ordinary NVFP4 tensor ---------------------------------------------- */
 
 
@@ -1096,6 +1165,7 @@ int main(void)
         cmocka_unit_test(test_scalar_and_vector_paths_agree),
         cmocka_unit_test(test_eval8_matches_scalar),
         cmocka_unit_test(test_nonfinite_saturate),
+        cmocka_unit_test(test_dtypes_and_layouts),
         cmocka_unit_test(test_dequantize_reads_every_method),
         cmocka_unit_test(test_bad_parameters),
     };

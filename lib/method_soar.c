@@ -68,8 +68,16 @@ static inline uint8_t max_byte_at(float a, float alpha)
 /* E2M1 rounding thresholds t_k and magnitudes (SPEC §1). A code magnitude steps from k to k+1
  * when |y| crosses t_k, so with y = |x|·u (u = 1/(α·Δq)) element i's code changes only at the
  * breakpoints u = t_k / |x_i|. */
-static const double dss_t[7] = {0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0};
+static const double dss_t[8] = {0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0, INFINITY}; /* [7]: no more */
 static const double dss_mag[8] = {0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0};
+
+/* The code magnitude of element i at position u: how many of its breakpoints t_k·r lie at or
+ * below u (branch-free: which count it is is unpredictable). */
+static inline int dss_count(double r, double u)
+{
+    return (dss_t[0] * r <= u) + (dss_t[1] * r <= u) + (dss_t[2] * r <= u) + (dss_t[3] * r <= u) +
+           (dss_t[4] * r <= u) + (dss_t[5] * r <= u) + (dss_t[6] * r <= u);
+}
 
 /* Best stored byte for fixed codes with sums (Σhxq, Σhq², Σhx²): the LS scale's two E4M3
  * neighbours, scored in closed form; returns the error, *b the byte. */
@@ -184,14 +192,12 @@ __attribute__((always_inline)) static inline uint8_t dss_core(const float *x, co
         rax[i] = ax[i] > 0.0 ? 1.0 / ax[i] : 0.0;
         w[i] = fin ? (h ? (double)h[i] : 1.0) : 0.0;
         sxx += w[i] * ax[i] * ax[i];
-        int k = 0;
-        if (ax[i] > 0.0)
-            while (k < 7 && dss_t[k] * rax[i] <= u_lo)
-                k++;
+        int k = ax[i] > 0.0 ? dss_count(rax[i], u_lo) : 0;
         m[i] = k;
         sxq += w[i] * ax[i] * dss_mag[k];
         sqq += w[i] * dss_mag[k] * dss_mag[k];
-        next[i] = ax[i] > 0.0 && k < 7 && dss_t[k] * rax[i] < u_hi ? dss_t[k] * rax[i] : INFINITY;
+        double nk = dss_t[k] * rax[i];
+        next[i] = ax[i] > 0.0 && nk < u_hi ? nk : INFINITY;
     }
     uint8_t bb = start;
     double best = es, p_best = -1.0; /* p_best < 0: the start block is the best so far */
@@ -217,7 +223,7 @@ __attribute__((always_inline)) static inline uint8_t dss_core(const float *x, co
         sxq += w[i] * ax[i] * (dss_mag[k + 1] - dss_mag[k]);
         sqq += w[i] * (dss_mag[k + 1] * dss_mag[k + 1] - dss_mag[k] * dss_mag[k]);
         m[i] = ++k;
-        double nk = k < 7 ? dss_t[k < 7 ? k : 6] * rax[i] : INFINITY;
+        double nk = dss_t[k] * rax[i]; /* k = 7: Inf */
         next[i] = nk < u_hi ? nk : INFINITY;
     }
     if (p_best < 0.0)
@@ -228,10 +234,7 @@ __attribute__((always_inline)) static inline uint8_t dss_core(const float *x, co
             c2[i] = nvfp4i_e2m1_from_float(x[i]);
             continue;
         }
-        int k = 0;
-        if (ax[i] > 0.0)
-            while (k < 7 && dss_t[k] * rax[i] <= p_best)
-                k++;
+        int k = ax[i] > 0.0 ? dss_count(rax[i], p_best) : 0;
         c2[i] = (uint8_t)(k | ((nvfp4i_f2u(x[i]) >> 28) & 0x8u));
     }
     /* the closed form is exact arithmetic; the decoded error decides */

@@ -165,21 +165,13 @@ static int soar_have_avx2(void) { return __builtin_cpu_supports("avx2"); }
  * recomputed from the same breakpoint expressions, so they are exactly the set scored. */
 typedef int (*argmin_fn)(const double *v, double *out);
 
+/* The search proper, given the start block: its byte, its decoded error es and its codes
+ * (already in codes, replaced only if the search wins). */
 __attribute__((always_inline)) static inline uint8_t dss_core(const float *x, const float *h, float a, float alpha,
-                                                              uint8_t start, uint8_t start2, double wlo, double whi,
+                                                              uint8_t start, double es, double wlo, double whi,
                                                               uint8_t *codes, argmin_fn argmin16)
 {
     uint8_t c2[16];
-    double t1, t2;
-    double es = nvfp4i_eval_block(x, h, a, start, alpha, codes, &t1, &t2);
-    if (start2 != start) {
-        double e2 = nvfp4i_eval_block(x, h, a, start2, alpha, c2, &t1, &t2);
-        if (e2 < es) {
-            es = e2;
-            start = start2;
-            memcpy(codes, c2, sizeof c2);
-        }
-    }
     if (a == 0.0f || es == 0.0)
         return start;
 
@@ -246,30 +238,76 @@ __attribute__((always_inline)) static inline uint8_t dss_core(const float *x, co
     return start;
 }
 
-static uint8_t dss_block_c(const float *x, const float *h, float a, float alpha, uint8_t start, uint8_t start2,
-                           double wlo, double whi, uint8_t *codes)
+static uint8_t dss_search_c(const float *x, const float *h, float a, float alpha, uint8_t start, double es,
+                            double wlo, double whi, uint8_t *codes)
 {
-    return dss_core(x, h, a, alpha, start, start2, wlo, whi, codes, argmin16_c);
+    return dss_core(x, h, a, alpha, start, es, wlo, whi, codes, argmin16_c);
 }
 
 #if SOAR_AVX2
-__attribute__((target("avx2"))) static uint8_t dss_block_avx2(const float *x, const float *h, float a, float alpha,
-                                                              uint8_t start, uint8_t start2, double wlo,
-                                                              double whi, uint8_t *codes)
+__attribute__((target("avx2"))) static uint8_t dss_search_avx2(const float *x, const float *h, float a, float alpha,
+                                                               uint8_t start, double es, double wlo, double whi,
+                                                               uint8_t *codes)
 {
-    return dss_core(x, h, a, alpha, start, start2, wlo, whi, codes, argmin16_avx2);
+    return dss_core(x, h, a, alpha, start, es, wlo, whi, codes, argmin16_avx2);
 }
 #endif
 
+/* DSS on one block from the better of two start bytes (the first on a tie). */
 static uint8_t dss_block(const float *x, const float *h, float a, float alpha, uint8_t start, uint8_t start2,
                          double wlo, double whi, uint8_t *codes)
 {
+    uint8_t c2[16];
+    double t1, t2;
+    double es = nvfp4i_eval_block(x, h, a, start, alpha, codes, &t1, &t2);
+    if (start2 != start) {
+        double e2 = nvfp4i_eval_block(x, h, a, start2, alpha, c2, &t1, &t2);
+        if (e2 < es) {
+            es = e2;
+            start = start2;
+            memcpy(codes, c2, sizeof c2);
+        }
+    }
 #if SOAR_AVX2
     if (soar_have_avx2()) /* a load and a test of libgcc's CPU model, no shared state of ours */
-        return dss_block_avx2(x, h, a, alpha, start, start2, wlo, whi, codes);
+        return dss_search_avx2(x, h, a, alpha, start, es, wlo, whi, codes);
 #endif
-    return dss_block_c(x, h, a, alpha, start, start2, wlo, whi, codes);
+    return dss_search_c(x, h, a, alpha, start, es, wlo, whi, codes);
 }
+
+#if NVFP4I_EVAL_AVX2 && SOAR_AVX2
+/* dss_block for eight consecutive blocks (finite input): the start errors eight at a time. */
+NVFP4I_EVAL_TARGET static void dss_group_avx2(const float *x, const float *h, const float *a, float alpha,
+                                              const uint8_t *s1, const uint8_t *s2, double wlo, double whi,
+                                              uint8_t *bytes, uint8_t *codes)
+{
+    nvfp4i_eval8_in in;
+    double e1[8], e2[8], t1[8], t2[8];
+    int two = 0;
+    nvfp4i_eval8_load(&in, x, h);
+    nvfp4i_eval8(&in, a, s1, alpha, e1, t1, t2);
+    for (int j = 0; j < 8; j++)
+        two |= s2[j] != s1[j];
+    if (two)
+        nvfp4i_eval8(&in, a, s2, alpha, e2, t1, t2);
+    for (int j = 0; j < 8; j++) {
+        uint8_t start = s1[j];
+        double es = e1[j];
+        if (two && s2[j] != s1[j] && e2[j] < es) {
+            start = s2[j];
+            es = e2[j];
+        }
+        const float *xb = x + j * 16;
+        const float inv = nvfp4i_block_inv(a[j], nvfp4i_e4m3_to_float(start), alpha);
+        for (int i = 0; i < 16; i++)
+            codes[j * 16 + i] = nvfp4i_encode(xb[i], inv);
+        bytes[j] = dss_search_avx2(xb, h ? h + j * 16 : NULL, a[j], alpha, start, es, wlo, whi, codes + j * 16);
+    }
+}
+#define DSS_GROUPS 1
+#else
+#define DSS_GROUPS 0
+#endif
 
 /* soar_dss alone: DSS per block from the MAX scale. */
 static uint8_t dss_block_fn(const nvfp4i_job *job, const float *x, const float *h, float a, uint8_t *c,
@@ -279,6 +317,50 @@ static uint8_t dss_block_fn(const nvfp4i_job *job, const float *x, const float *
     uint8_t s = dss_block(x, h, a, job->s_dec, s0, s0, job->q->dss_lo, job->q->dss_hi, c);
     st->underflow += a > 0.0f && nvfp4i_e4m3_to_float(s) == 0.0f;
     return s;
+}
+
+/* The row path of soar_dss: groups of eight blocks when the input is finite, the same bits. */
+static void dss_row_fn(const nvfp4i_job *job, const float *x, uint8_t *codes_row, uint8_t *scales_row,
+                       nvfp4i_stats_acc *st)
+{
+    uint8_t c[128];
+    int64_t k0 = 0;
+#if DSS_GROUPS
+    if (job->nonfinite == 0 && soar_have_avx2() && nvfp4i_eval_have_avx2()) {
+        const float pre = nvfp4i_max_pre(job->s_enc);
+        k0 = job->nblk / 8 * 8;
+        for (int64_t k = 0; k < k0; k += 8) {
+            float a[8];
+            uint8_t s0[8];
+            for (int j = 0; j < 8; j++) {
+                a[j] = nvfp4i_block_amax(x + (k + j) * 16, 16);
+                s0[j] = nvfp4i_max_scale(a[j], pre);
+            }
+            dss_group_avx2(x + k * 16, job->h ? job->h + k * 16 : NULL, a, job->s_dec, s0, s0, job->q->dss_lo,
+                           job->q->dss_hi, scales_row + k, c);
+            for (int j = 0; j < 8; j++)
+                st->underflow += a[j] > 0.0f && nvfp4i_e4m3_to_float(scales_row[k + j]) == 0.0f;
+            nvfp4i_pack(c, 128, codes_row + k * 8);
+        }
+    }
+#endif
+    for (int64_t k = k0; k < job->nblk; k++) {
+        const float *xb = x + k * 16;
+        scales_row[k] = dss_block_fn(job, xb, job->h ? job->h + k * 16 : NULL, nvfp4i_block_amax(xb, 16), c, st);
+        nvfp4i_pack(c, 16, codes_row + k * 8);
+    }
+    if (job->want_stats) {
+        for (int64_t k = 0; k < job->nblk; k++) {
+            const float *xb = x + k * 16;
+            for (int j = 0; j < 8; j++) {
+                c[2 * j] = codes_row[k * 8 + j] & 0xF;
+                c[2 * j + 1] = codes_row[k * 8 + j] >> 4;
+            }
+            st->sse += nvfp4i_block_sse(xb, job->h ? job->h + k * 16 : NULL, 16, c,
+                                        nvfp4i_e4m3_to_float(scales_row[k]), job->s_dec, &st->sum_sq);
+            st->blocks++;
+        }
+    }
 }
 
 /* ---- CJSO -------------------------------------------------------------------------------- */
@@ -451,24 +533,46 @@ static void out_range(void *argp, int64_t rb, int64_t re, int tid)
     const float alpha = g->alpha;
     float *x = g->xbuf + (size_t)tid * (size_t)job->padded;
     nvfp4i_stats_acc *st = &g->st[tid];
-    uint8_t c[16];
+    uint8_t c[16], gc[128], gb[8];
+    int64_t k8 = 0;
+#if DSS_GROUPS
+    if (g->dss && job->nonfinite == 0 && g->avx2 && soar_have_avx2())
+        k8 = nblk / 8 * 8;
+#endif
     for (int64_t r = rb; r < re; r++) {
         nvfp4i_load_row(&job->src, r, x, job->padded);
         for (int64_t k = 0; k < nblk; k++) {
             const float *xb = x + k * 16;
             const float *hb = job->h ? job->h + k * 16 : NULL;
+            const uint8_t *cb = c;
             float a = nvfp4i_block_amax(xb, 16);
             uint8_t b = g->cur[r * nblk + k];
+#if DSS_GROUPS
+            if (k < k8) {
+                if (k % 8 == 0) { /* DSS for blocks k..k+7 at once */
+                    float a8[8];
+                    uint8_t s2[8];
+                    for (int j = 0; j < 8; j++) {
+                        a8[j] = nvfp4i_block_amax(xb + j * 16, 16);
+                        s2[j] = max_byte_at(a8[j], alpha);
+                    }
+                    dss_group_avx2(xb, hb, a8, alpha, g->cur + r * nblk + k, s2, job->q->dss_lo, job->q->dss_hi,
+                                   gb, gc);
+                }
+                b = gb[k % 8];
+                cb = gc + (k % 8) * 16;
+            } else
+#endif
             if (g->dss)
                 b = dss_block(xb, hb, a, alpha, b, max_byte_at(a, alpha), job->q->dss_lo, job->q->dss_hi, c);
             else
                 nvfp4i_encode_block(xb, 16, a, b, alpha, c);
             float sv = nvfp4i_e4m3_to_float(b);
             job->scales[r * nblk + k] = b;
-            nvfp4i_pack(c, 16, job->codes + r * row_bytes + k * 8);
+            nvfp4i_pack(cb, 16, job->codes + r * row_bytes + k * 8);
             st->underflow += a > 0.0f && sv == 0.0f;
             if (job->want_stats) {
-                st->sse += nvfp4i_block_sse(xb, hb, 16, c, sv, alpha, &st->sum_sq);
+                st->sse += nvfp4i_block_sse(xb, hb, 16, cb, sv, alpha, &st->sum_sq);
                 st->blocks++;
             }
         }
@@ -572,5 +676,5 @@ static nvfp4_status cjso_tensor_fn(nvfp4i_job *job, nvfp4i_stats_acc *st) { retu
 static nvfp4_status soar_tensor_fn(nvfp4i_job *job, nvfp4i_stats_acc *st) { return cjso_run(job, st, 1); }
 
 const nvfp4i_method nvfp4i_method_soar_cjso = {"soar_cjso", soar_emax, NULL, NULL, cjso_tensor_fn};
-const nvfp4i_method nvfp4i_method_soar_dss = {"soar_dss", soar_emax, dss_block_fn, NULL, NULL};
+const nvfp4i_method nvfp4i_method_soar_dss = {"soar_dss", soar_emax, dss_block_fn, dss_row_fn, NULL};
 const nvfp4i_method nvfp4i_method_soar = {"soar", soar_emax, NULL, NULL, soar_tensor_fn};

@@ -866,6 +866,43 @@ static void test_scalar_and_vector_paths_agree(void **state)
                 nvfp4_context_destroy(ctx);
                 result_free(&clean);
             }
+    /* CJSO and SOAR: with the global scale fixed each block's scale moves on its own, so with
+     * two iterations (both clearly improving on both tensors) rows 1.. must agree as well */
+    const int32_t ms2[] = {NVFP4_METHOD_SOAR_CJSO, NVFP4_METHOD_SOAR};
+    for (size_t m = 0; m < 2; m++)
+        for (int weighted = 0; weighted <= 1; weighted++) {
+            cfg c = base_cfg(ms2[m]);
+            c.iters = 2;
+            c.h = weighted ? h : NULL;
+            uint8_t *out[2][2];
+            nvfp4_stats st[2];
+            for (int t = 0; t < 2; t++) {
+                nvfp4_context *ctx = NULL;
+                nvfp4_quantizer *q = make_q(&c, cols);
+                float gs;
+                assert_int_equal(nvfp4_quantizer_set_int(q, NVFP4_Q_NONFINITE, NVFP4_NONFINITE_SATURATE), NVFP4_OK);
+                assert_int_equal(nvfp4_quantizer_set_float(q, NVFP4_Q_GLOBAL_SCALE, 3e-4), NVFP4_OK);
+                assert_int_equal(nvfp4_context_create(&ctx, NVFP4_BACKEND_CPU), NVFP4_OK);
+                assert_int_equal(nvfp4_context_set_int(ctx, NVFP4_CTX_COLLECT_STATS, 1), NVFP4_OK);
+                out[t][0] = malloc((size_t)(rows * cols / 2));
+                out[t][1] = malloc((size_t)(rows * cols / 16));
+                assert_int_equal(nvfp4_quantize(ctx, q, NVFP4_DTYPE_F32, t ? xn : x, rows, cols, cols, out[t][0],
+                                                out[t][1], &gs),
+                                 NVFP4_OK);
+                st[t].size = sizeof st[t];
+                assert_int_equal(nvfp4_context_get_stats(ctx, &st[t]), NVFP4_OK);
+                assert_int_equal(st[t].cjso_iterations, 2);
+                nvfp4_quantizer_destroy(q);
+                nvfp4_context_destroy(ctx);
+            }
+            assert_true(st[0].cjso_final_sse < st[0].cjso_initial_sse);
+            assert_memory_equal(out[1][0] + cols / 2, out[0][0] + cols / 2, (size_t)((rows - 1) * cols / 2));
+            assert_memory_equal(out[1][1] + cols / 16, out[0][1] + cols / 16, (size_t)((rows - 1) * cols / 16));
+            for (int t = 0; t < 2; t++) {
+                free(out[t][0]);
+                free(out[t][1]);
+            }
+        }
     free(x);
     free(xn);
 }

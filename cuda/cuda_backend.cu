@@ -380,7 +380,8 @@ template <bool FINITE, int B> __device__ __forceinline__ float block_amax(const 
 }
 
 /* One scale block (method_max.c's max_block): the scale byte, and the codes packed two per byte
- * into out[B/8] words. FINITE: nvfp4i_encode(x, inv) is E2M1(RN32(x·inv)) for finite x. */
+ * into out[B/8] words. FINITE: nvfp4i_encode(x, inv) is E2M1(RN32(x·inv)) for finite x, and the
+ * product is never NaN, so the NaN-free core of the E2M1 rule applies. */
 template <int KIND, bool FINITE, int B>
 __device__ __forceinline__ uint8_t quant_block(const float (&x)[B], float pre, float s_dec, float six_dec,
                                                bool floor_mode, uint32_t (&out)[B / 8])
@@ -421,8 +422,9 @@ __device__ __forceinline__ uint8_t quant_block(const float (&x)[B], float pre, f
         uint32_t packed = 0;
 #pragma unroll
         for (int i = 0; i < 8; i++) {
-            const uint8_t c = FINITE ? nvfp4i_e2m1_from_float(x[8 * w + i] * inv) : nvfp4i_encode(x[8 * w + i], inv);
-            packed |= (uint32_t)c << (4 * i);
+            /* finite x and inv: x·inv is never NaN */
+            const uint32_t c = FINITE ? nvfp4i_e2m1_code_nonnan(x[8 * w + i] * inv) : nvfp4i_encode(x[8 * w + i], inv);
+            packed |= c << (4 * i);
         }
         out[w] = packed;
     }

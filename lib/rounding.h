@@ -52,7 +52,17 @@ NVFP4I_HD float nvfp4i_fabs(float x) { return nvfp4i_u2f(nvfp4i_f2u(x) & 0x7FFFF
  *   |x| ≥ 1: one mantissa bit kept with RNE on the float's bits (a carry rolls into the exponent), so
  *            bits >> 22 = 2·biased_exponent + mantissa_bit and the code is that minus 252 (1.0 → 2),
  *            saturated at 7 (6.0); Inf and NaN land on 7 as well. */
+NVFP4I_HD uint32_t nvfp4i_e2m1_code_nonnan(float x);
+
 NVFP4I_HD uint8_t nvfp4i_e2m1_from_float(float x)
+{
+    return (uint8_t)(nvfp4i_isnan(x) ? 0x7u : nvfp4i_e2m1_code_nonnan(x));
+}
+
+/* The same rule for an x that is not NaN (±Inf saturates to ±6), as a code in 0..15: for loops
+ * that have already excluded NaN (the CUDA kernels' all-finite path), which saves the NaN test
+ * and the narrowing. */
+NVFP4I_HD uint32_t nvfp4i_e2m1_code_nonnan(float x)
 {
     uint32_t u = nvfp4i_f2u(x);
     uint32_t au = u & 0x7FFFFFFFu;
@@ -60,8 +70,7 @@ NVFP4I_HD uint8_t nvfp4i_e2m1_from_float(float x)
     uint32_t hi = ((au + 0x1FFFFFu + ((au >> 22) & 1u)) >> 22) - 252u;
     hi = hi < 7u ? hi : 7u;
     uint32_t m = au < 0x3F800000u ? lo : hi;
-    uint32_t sign = au > 0x7F800000u ? 0u : (u >> 28) & 0x8u; /* NaN: 0x7 without a sign */
-    return (uint8_t)(m | sign);
+    return m | ((u >> 28) & 0x8u);
 }
 
 /* Magnitudes of the 8 non-negative codes: 0, 0.5, 1, 1.5, 2, 3, 4, 6, without a table (usable on

@@ -253,8 +253,8 @@ typedef struct nvfp4_stats {
     int64_t nonfinite;         /**< Non-finite inputs met (saturate policy). */
     int32_t cjso_iterations;   /**< CJSO iterations run (0 for other methods). */
     int32_t reserved0;         /**< Reserved, 0. */
-    double cjso_initial_sse;   /**< CJSO: the starting (MAX) unweighted SSE. */
-    double cjso_final_sse;     /**< CJSO: the best unweighted SSE found (never above the initial). */
+    double cjso_initial_sse;   /**< CJSO: the starting (MAX) SSE, weighted like @c sse. */
+    double cjso_final_sse;     /**< CJSO: the best SSE found, weighted like @c sse (never above the initial). */
 } nvfp4_stats;
 
 /**

@@ -582,6 +582,55 @@ static void test_matmul_and_gram_kernels(void **state)
     check_kernels(1); /* the built-in blocked kernel */
 }
 
+/* Tiny and ragged shapes, f16/bf16 weights with a leading dimension larger than in. */
+static void test_odd_shapes_and_dtypes(void **state)
+{
+    (void)state;
+    static const int64_t shapes[][2] = {{1, 1}, {3, 17}, {5, 33}, {2, 16}};
+    nvfp4_context *ctx = make_ctx(2);
+    for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
+        layer L = make_layer(101 + c, shapes[c][0], shapes[c][1], 24, 0.5, 0.1);
+        const int64_t ld = L.in + 3, nb = (L.in + 15) / 16;
+        uint16_t *W16 = calloc((size_t)(L.out * ld), sizeof(uint16_t));
+        assert_non_null(W16);
+        for (int32_t dt = NVFP4_DTYPE_F16; dt <= NVFP4_DTYPE_BF16; dt++) {
+            for (int64_t r = 0; r < L.out; r++)
+                for (int64_t i = 0; i < L.in; i++) {
+                    float w = L.W[r * L.in + i];
+                    W16[r * ld + i] = dt == NVFP4_DTYPE_F16 ? nvfp4_float_to_f16(w) : nvfp4_float_to_bf16(w);
+                    L.W[r * L.in + i] = dt == NVFP4_DTYPE_F16 ? nvfp4_f16_to_float(W16[r * ld + i])
+                                                              : nvfp4_bf16_to_float(W16[r * ld + i]);
+                }
+            for (int32_t method = 0; method < 2; method++) {
+                nvfp4_rounder *r = NULL;
+                result g;
+                double start, fin;
+                assert_int_equal(nvfp4_rounder_create(&r, method, L.out, L.in), NVFP4_OK);
+                assert_int_equal(nvfp4_rounder_set_int(r, NVFP4_R_ITERATIONS, 20), NVFP4_OK);
+                assert_int_equal(nvfp4_rounder_add_samples(r, ctx, NVFP4_DTYPE_F32, L.X, L.n, L.in), NVFP4_OK);
+                alloc_result(&g, L.out, L.in);
+                memset(g.codes, CANARY, (size_t)(L.out * nb * 8));
+                assert_int_equal(nvfp4_rounder_run(r, ctx, dt, W16, ld, g.codes, g.scales, &g.gs), NVFP4_OK);
+                assert_int_equal(nvfp4_rounder_get_float(r, NVFP4_R_LOSS_START, &start), NVFP4_OK);
+                assert_int_equal(nvfp4_rounder_get_float(r, NVFP4_R_LOSS_FINAL, &fin), NVFP4_OK);
+                if (method == NVFP4_ROUNDER_FAAR)
+                    assert_true(fin <= start);
+                assert_close(fin, ref_loss(ctx, &L, g.codes, g.scales, g.gs), 1e-4);
+                for (int64_t row = 0; row < L.out; row++)
+                    for (int64_t i = L.in; i < nb * 16; i++) {
+                        uint8_t b = g.codes[row * nb * 8 + i / 2];
+                        assert_int_equal((i & 1) ? b >> 4 : b & 0xF, 0); /* padding codes are 0 */
+                    }
+                nvfp4_rounder_destroy(r);
+                free_result(&g);
+            }
+        }
+        free(W16);
+        free_layer(&L);
+    }
+    nvfp4_context_destroy(ctx);
+}
+
 /* ---- the handle and its parameters --------------------------------------------------------- */
 
 static void test_create_and_parameters(void **state)
@@ -869,6 +918,7 @@ int main(void)
         cmocka_unit_test(test_create_and_parameters),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_matmul_and_gram_kernels),
+        cmocka_unit_test(test_odd_shapes_and_dtypes),
         cmocka_unit_test(test_gradient_matches_finite_differences),
         cmocka_unit_test(test_quantizer_parameters_are_used),
         cmocka_unit_test(test_samples_and_gram_agree),

@@ -165,9 +165,12 @@ void nvfp4i_gram(const nvfp4_context *ctx, int64_t n, int64_t d, const float *X,
 #ifdef NVFP4_HAVE_BLAS
     if (n <= INT32_MAX && d <= INT32_MAX && ldx <= INT32_MAX) {
         cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)n, 1.0f, X, (int)ldx, 0.0f, G, (int)d);
-        for (int64_t i = 0; i < d; i++)
-            for (int64_t j = 0; j < i; j++)
-                G[i * d + j] = G[j * d + i];
+        /* mirror the upper triangle in 64×64 tiles (a plain column walk thrashes the cache) */
+        for (int64_t i0 = 0; i0 < d; i0 += 64)
+            for (int64_t j0 = 0; j0 <= i0; j0 += 64)
+                for (int64_t i = i0; i < i0 + 64 && i < d; i++)
+                    for (int64_t j = j0; j < j0 + 64 && j < i; j++)
+                        G[i * d + j] = G[j * d + i];
         return;
     }
 #endif

@@ -367,8 +367,8 @@ typedef struct {
     uint8_t *cand;         /* candidate scales [out, nblk] */
     float s_dec;
     int radius;
-    float *tbuf;   /* per thread: in floats */
-    double *mbuf;  /* per thread: 2·nblk² + 6·nblk doubles */
+    float *tbuf;   /* per thread: (S2_ROWS + 1)·in floats */
+    double *mbuf;  /* per thread: S2_ROWS·(nblk² + nblk) + nblk² + 3·nblk doubles */
     int64_t per_t_m;
 } s2_args;
 
@@ -416,157 +416,176 @@ static double qform(const double *M, const double *y, const double *d, int64_t n
     return q;
 }
 
+#define S2_ROWS 8 /* rows whose systems are built together, so that each 16-row slab of H is read once per chunk */
+
+/* Row r's block b of the stage-2 system: M[b][·] and y[b], with t (in floats) as scratch. */
+static void build_block(const s2_args *a, int64_t r, int64_t b, const float *av_row, float *t, double *M, double *y)
+{
+    const nvfp4i_rjob *j = a->job;
+    const int64_t in = j->in, nb = j->nblk;
+    const float *w = j->W + r * in;
+    int64_t i0 = b * 16, i1 = i0 + 16 < in ? i0 + 16 : in;
+    int any = 0;
+    for (int64_t k = 0; k < in; k++)
+        t[k] = 0.0f;
+    /* t = Σ_{i∈b} a_i H_i, four rows of H at a time in fixed-width chunks (so that the
+     * compiler vectorises it at -O2 too) */
+    const float *hr[4];
+    float av[4];
+    int na = 0;
+    for (int64_t i = i0; i <= i1; i++) {
+        if (i < i1) {
+            float ai = av_row[i];
+            if (ai == 0.0f)
+                continue;
+            any = 1;
+            hr[na] = j->H + i * in;
+            av[na++] = ai;
+            if (na < 4)
+                continue;
+        }
+        if (na == 0)
+            break;
+        for (int q = na; q < 4; q++) {
+            hr[q] = hr[0];
+            av[q] = 0.0f;
+        }
+        const float *h0 = hr[0], *h1 = hr[1], *h2 = hr[2], *h3 = hr[3];
+        const float a0 = av[0], a1 = av[1], a2 = av[2], a3 = av[3];
+        int64_t k = 0;
+        for (; k + 8 <= in; k += 8)
+            for (int q = 0; q < 8; q++)
+                t[k + q] += a0 * h0[k + q] + a1 * h1[k + q] + a2 * h2[k + q] + a3 * h3[k + q];
+        for (; k < in; k++)
+            t[k] += a0 * h0[k] + a1 * h1[k] + a2 * h2[k] + a3 * h3[k];
+        na = 0;
+    }
+    for (int64_t cb = 0; cb < nb; cb++) {
+        double s = 0.0;
+        if (any) {
+            int64_t k0 = cb * 16, k1 = k0 + 16 < in ? k0 + 16 : in;
+            for (int64_t k = k0; k < k1; k++)
+                s += (double)t[k] * (double)av_row[k];
+        }
+        M[b * nb + cb] = s;
+    }
+    double sy = 0.0;
+    if (any)
+        for (int64_t k = 0; k < in; k++)
+            sy += (double)t[k] * (double)w[k];
+    y[b] = sy;
+}
+
 static void refit_rows(void *arg, int64_t begin, int64_t end, int tid)
 {
     const s2_args *a = arg;
     const nvfp4i_rjob *j = a->job;
     const int64_t in = j->in, nb = j->nblk;
-    float *t = a->tbuf + (int64_t)tid * in;
-    double *M = a->mbuf + (int64_t)tid * a->per_t_m;
-    double *L = M + nb * nb, *y = L + nb * nb, *d = y + nb, *d0 = d + nb, *g = d0 + nb;
-    for (int64_t r = begin; r < end; r++) {
-        const uint8_t *c = a->codes + r * in;
-        const uint8_t *S = a->scales + r * nb;
-        uint8_t *out = a->cand + r * nb;
-        const float *w = j->W + r * in;
-        memcpy(out, S, (size_t)nb);
+    float *t = a->tbuf + (int64_t)tid * in * (S2_ROWS + 1), *avs = t + in;
+    double *Mall = a->mbuf + (int64_t)tid * a->per_t_m;
+    double *L = Mall + S2_ROWS * (nb * nb + nb), *d = L + nb * nb, *d0 = d + nb, *g = d0 + nb;
+    for (int64_t r0 = begin; r0 < end; r0 += S2_ROWS) {
+        const int64_t rr = end - r0 < S2_ROWS ? end - r0 : S2_ROWS;
         /* M_bc = Σ_{i∈b, k∈c} a_i H_ik a_k, y_b = Σ_{i∈b} a_i (H w)_i, a_i = s_dec·value(code_i) */
-        for (int64_t b = 0; b < nb; b++) {
-            int64_t i0 = b * 16, i1 = i0 + 16 < in ? i0 + 16 : in;
-            int any = 0;
+        for (int64_t q = 0; q < rr; q++)
             for (int64_t k = 0; k < in; k++)
-                t[k] = 0.0f;
-            /* t = Σ_{i∈b} a_i H_i, four rows of H at a time in fixed-width chunks (so that the
-             * compiler vectorises it at -O2 too) */
-            const float *hr[4];
-            float av[4];
-            int na = 0;
-            for (int64_t i = i0; i <= i1; i++) {
-                if (i < i1) {
-                    float ai = nvfp4i_e2m1_to_float(c[i]) * a->s_dec;
-                    if (ai == 0.0f)
-                        continue;
-                    any = 1;
-                    hr[na] = j->H + i * in;
-                    av[na++] = ai;
-                    if (na < 4)
-                        continue;
-                }
-                if (na == 0)
-                    break;
-                for (int q = na; q < 4; q++) {
-                    hr[q] = hr[0];
-                    av[q] = 0.0f;
-                }
-                const float *h0 = hr[0], *h1 = hr[1], *h2 = hr[2], *h3 = hr[3];
-                const float a0 = av[0], a1 = av[1], a2 = av[2], a3 = av[3];
-                int64_t k = 0;
-                for (; k + 8 <= in; k += 8)
-                    for (int q = 0; q < 8; q++)
-                        t[k + q] += a0 * h0[k + q] + a1 * h1[k + q] + a2 * h2[k + q] + a3 * h3[k + q];
-                for (; k < in; k++)
-                    t[k] += a0 * h0[k] + a1 * h1[k] + a2 * h2[k] + a3 * h3[k];
-                na = 0;
+                avs[q * in + k] = nvfp4i_e2m1_to_float(a->codes[(r0 + q) * in + k]) * a->s_dec;
+        for (int64_t b = 0; b < nb; b++)
+            for (int64_t q = 0; q < rr; q++) {
+                double *Mq = Mall + q * (nb * nb + nb);
+                build_block(a, r0 + q, b, avs + q * in, t, Mq, Mq + nb * nb);
             }
-            for (int64_t cb = 0; cb < nb; cb++) {
+        for (int64_t q = 0; q < rr; q++) {
+            const int64_t r = r0 + q;
+            double *M = Mall + q * (nb * nb + nb), *y = M + nb * nb;
+            const uint8_t *S = a->scales + r * nb;
+            uint8_t *out = a->cand + r * nb;
+            memcpy(out, S, (size_t)nb);
+            /* symmetrise (float products make M slightly asymmetric) */
+            for (int64_t b = 0; b < nb; b++)
+                for (int64_t cb = 0; cb < b; cb++) {
+                    double m = 0.5 * (M[b * nb + cb] + M[cb * nb + b]);
+                    M[b * nb + cb] = m;
+                    M[cb * nb + b] = m;
+                }
+            for (int64_t b = 0; b < nb; b++)
+                d0[b] = nvfp4i_e4m3_to_float(S[b]);
+            double q0 = qform(M, y, d0, nb);
+            /* least squares over the active blocks (M_bb > 0); inactive ones keep their scale */
+            double maxdiag = 0.0;
+            for (int64_t b = 0; b < nb; b++)
+                maxdiag = M[b * nb + b] > maxdiag ? M[b * nb + b] : maxdiag;
+            if (!(maxdiag > 0.0))
+                continue;
+            double ridge = 1e-9 * maxdiag;
+            for (int64_t b = 0; b < nb; b++)
+                for (int64_t cb = 0; cb < nb; cb++)
+                    L[b * nb + cb] = M[b * nb + cb] + (b == cb ? (M[b * nb + b] > 0.0 ? ridge : 1.0) : 0.0);
+            /* right-hand side with inactive blocks' (zero) columns contributing nothing */
+            for (int64_t b = 0; b < nb; b++)
+                g[b] = M[b * nb + b] > 0.0 ? y[b] : 0.0;
+            int solved = chol_solve(L, L, g, d, nb); /* in place: reads M's lower triangle before writing it */
+            uint8_t *cur = out;
+            /* start of the search: the LS solution projected to E4M3, or the current scales */
+            double qls = INFINITY;
+            if (solved) {
+                for (int64_t b = 0; b < nb; b++) {
+                    if (!(M[b * nb + b] > 0.0)) {
+                        cur[b] = S[b];
+                        d[b] = d0[b];
+                        continue;
+                    }
+                    double v = d[b] > 0.0 ? d[b] : 0.0;
+                    cur[b] = nvfp4i_e4m3_from_float((float)v);
+                    d[b] = nvfp4i_e4m3_to_float(cur[b]);
+                }
+                qls = qform(M, y, d, nb);
+            }
+            if (!(qls < q0)) {
+                memcpy(cur, S, (size_t)nb);
+                memcpy(d, d0, (size_t)nb * sizeof(double));
+            }
+            /* coordinate search over neighbouring E4M3 codes, with g = M d − y kept current */
+            for (int64_t b = 0; b < nb; b++) {
                 double s = 0.0;
-                if (any) {
-                    int64_t k0 = cb * 16, k1 = k0 + 16 < in ? k0 + 16 : in;
-                    for (int64_t k = k0; k < k1; k++)
-                        s += (double)t[k] * (double)(nvfp4i_e2m1_to_float(c[k]) * a->s_dec);
-                }
-                M[b * nb + cb] = s;
+                for (int64_t cb = 0; cb < nb; cb++)
+                    s += M[b * nb + cb] * d[cb];
+                g[b] = s - y[b];
             }
-            double sy = 0.0;
-            if (any)
-                for (int64_t k = 0; k < in; k++)
-                    sy += (double)t[k] * (double)w[k];
-            y[b] = sy;
-        }
-        /* symmetrise (float products make M slightly asymmetric) */
-        for (int64_t b = 0; b < nb; b++)
-            for (int64_t cb = 0; cb < b; cb++) {
-                double m = 0.5 * (M[b * nb + cb] + M[cb * nb + b]);
-                M[b * nb + cb] = m;
-                M[cb * nb + b] = m;
-            }
-        for (int64_t b = 0; b < nb; b++)
-            d0[b] = nvfp4i_e4m3_to_float(S[b]);
-        double q0 = qform(M, y, d0, nb);
-        /* least squares over the active blocks (M_bb > 0); inactive ones keep their scale */
-        double maxdiag = 0.0;
-        for (int64_t b = 0; b < nb; b++)
-            maxdiag = M[b * nb + b] > maxdiag ? M[b * nb + b] : maxdiag;
-        if (!(maxdiag > 0.0))
-            continue;
-        double ridge = 1e-9 * maxdiag;
-        for (int64_t b = 0; b < nb; b++)
-            for (int64_t cb = 0; cb < nb; cb++)
-                L[b * nb + cb] = M[b * nb + cb] + (b == cb ? (M[b * nb + b] > 0.0 ? ridge : 1.0) : 0.0);
-        /* right-hand side with inactive blocks' (zero) columns contributing nothing */
-        for (int64_t b = 0; b < nb; b++)
-            g[b] = M[b * nb + b] > 0.0 ? y[b] : 0.0;
-        int solved = chol_solve(L, L, g, d, nb); /* in place: reads M's lower triangle before writing it */
-        uint8_t *cur = out;
-        /* start of the search: the LS solution projected to E4M3, or the current scales */
-        double qls = INFINITY;
-        if (solved) {
-            for (int64_t b = 0; b < nb; b++) {
-                if (!(M[b * nb + b] > 0.0)) {
-                    cur[b] = S[b];
-                    d[b] = d0[b];
-                    continue;
-                }
-                double v = d[b] > 0.0 ? d[b] : 0.0;
-                cur[b] = nvfp4i_e4m3_from_float((float)v);
-                d[b] = nvfp4i_e4m3_to_float(cur[b]);
-            }
-            qls = qform(M, y, d, nb);
-        }
-        if (!(qls < q0)) {
-            memcpy(cur, S, (size_t)nb);
-            memcpy(d, d0, (size_t)nb * sizeof(double));
-        }
-        /* coordinate search over neighbouring E4M3 codes, with g = M d − y kept current */
-        for (int64_t b = 0; b < nb; b++) {
-            double s = 0.0;
-            for (int64_t cb = 0; cb < nb; cb++)
-                s += M[b * nb + cb] * d[cb];
-            g[b] = s - y[b];
-        }
-        for (int sweep = 0; sweep < 8; sweep++) {
-            int changed = 0;
-            for (int64_t b = 0; b < nb; b++) {
-                double mbb = M[b * nb + b];
-                if (!(mbb > 0.0))
-                    continue;
-                int best = cur[b];
-                double bestd = 0.0;
-                for (int k = -a->radius; k <= a->radius; k++) {
-                    int cb = (int)cur[b] + k;
-                    if (k == 0 || cb < 0 || cb > 0x7E)
+            for (int sweep = 0; sweep < 8; sweep++) {
+                int changed = 0;
+                for (int64_t b = 0; b < nb; b++) {
+                    double mbb = M[b * nb + b];
+                    if (!(mbb > 0.0))
                         continue;
-                    double delta = (double)nvfp4i_e4m3_to_float((uint8_t)cb) - d[b];
-                    double dq = delta * delta * mbb + 2.0 * delta * g[b];
-                    if (dq < bestd) {
-                        bestd = dq;
-                        best = cb;
+                    int best = cur[b];
+                    double bestd = 0.0;
+                    for (int k = -a->radius; k <= a->radius; k++) {
+                        int cb = (int)cur[b] + k;
+                        if (k == 0 || cb < 0 || cb > 0x7E)
+                            continue;
+                        double delta = (double)nvfp4i_e4m3_to_float((uint8_t)cb) - d[b];
+                        double dq = delta * delta * mbb + 2.0 * delta * g[b];
+                        if (dq < bestd) {
+                            bestd = dq;
+                            best = cb;
+                        }
+                    }
+                    if (best != cur[b]) {
+                        double delta = (double)nvfp4i_e4m3_to_float((uint8_t)best) - d[b];
+                        for (int64_t q = 0; q < nb; q++)
+                            g[q] += delta * M[q * nb + b];
+                        d[b] += delta;
+                        cur[b] = (uint8_t)best;
+                        changed = 1;
                     }
                 }
-                if (best != cur[b]) {
-                    double delta = (double)nvfp4i_e4m3_to_float((uint8_t)best) - d[b];
-                    for (int64_t q = 0; q < nb; q++)
-                        g[q] += delta * M[q * nb + b];
-                    d[b] += delta;
-                    cur[b] = (uint8_t)best;
-                    changed = 1;
-                }
+                if (!changed)
+                    break;
             }
-            if (!changed)
-                break;
+            if (!(qform(M, y, d, nb) < q0))
+                memcpy(cur, S, (size_t)nb);
         }
-        if (!(qform(M, y, d, nb) < q0))
-            memcpy(cur, S, (size_t)nb);
     }
 }
 
@@ -594,11 +613,11 @@ nvfp4_status nvfp4i_stage2(const nvfp4i_rjob *job, const uint8_t *codes, uint8_t
     nvfp4_rounder *r = job->r;
     const int64_t out = job->out, in = job->in, nb = job->nblk;
     const int nt = nvfp4i_nthreads(ctx, out);
-    const int64_t per_t_m = 2 * nb * nb + 6 * nb;
+    const int64_t per_t_m = S2_ROWS * (nb * nb + nb) + nb * nb + 3 * nb;
     double *cand_loss = nvfp4i_alloc(ctx, (size_t)out * sizeof(double));
     uint8_t *cand = nvfp4i_alloc(ctx, (size_t)(out * nb));
     float *P = nvfp4i_alloc(ctx, (size_t)(out * in) * sizeof(float));
-    float *tbuf = nvfp4i_alloc(ctx, (size_t)(nt * in) * sizeof(float));
+    float *tbuf = nvfp4i_alloc(ctx, (size_t)(nt * in * (S2_ROWS + 1)) * sizeof(float));
     double *mbuf = nvfp4i_alloc(ctx, (size_t)(nt * per_t_m) * sizeof(double));
     nvfp4_status st = NVFP4_OK;
     *rows_changed = 0;

@@ -631,7 +631,8 @@ nvfp4_status nvfp4i_stage2(const nvfp4i_rjob *job, const uint8_t *codes, uint8_t
         cur += rowloss[row];
 
     /* (a) the global scale: L(α) = α²·tr(PHPᵀ) − 2α·tr(PHWᵀ) + const for P = value·f(S) */
-    if (r->stage2_global) {
+    /* a caller-supplied global scale (NVFP4_Q_GLOBAL_SCALE) is the caller's choice: keep it */
+    if (r->stage2_global && r->scale_q->global_scale == 0.0) {
         unit_args ua = {job, codes, scales, P};
         nvfp4i_parallel_for(ctx, out, unit_rows, &ua);
         nvfp4i_matmul(ctx, out, in, in, P, in, job->H, in, job->G, in);

@@ -741,20 +741,28 @@ static void test_quantizer_parameters_are_used(void **state)
     nvfp4_context *ctx = make_ctx(1);
     layer L = make_layer(81, 8, 32, 64, 0.5, 0.02);
     float *H = gram_f32(&L);
-    nvfp4_rounder *r = NULL;
-    nvfp4_quantizer *q = NULL;
-    result g;
-    assert_int_equal(nvfp4_quantizer_create(&q, NVFP4_METHOD_MAX), NVFP4_OK);
-    assert_int_equal(nvfp4_quantizer_set_float(q, NVFP4_Q_GLOBAL_SCALE, 1.0 / 4096.0), NVFP4_OK);
-    assert_int_equal(nvfp4_rounder_create(&r, NVFP4_ROUNDER_GPTQ, L.out, L.in), NVFP4_OK);
-    assert_int_equal(nvfp4_rounder_set_quantizer(r, q), NVFP4_OK);
-    nvfp4_quantizer_destroy(q);
-    assert_int_equal(nvfp4_rounder_set_gram(r, H, L.in, L.in), NVFP4_OK);
-    alloc_result(&g, L.out, L.in);
-    assert_int_equal(nvfp4_rounder_run(r, ctx, NVFP4_DTYPE_F32, L.W, L.in, g.codes, g.scales, &g.gs), NVFP4_OK);
-    assert_true(g.gs == 1.0f / 4096.0f);
-    nvfp4_rounder_destroy(r);
-    free_result(&g);
+    for (int32_t method = 0; method < 2; method++) {
+        nvfp4_rounder *r = NULL;
+        nvfp4_quantizer *q = NULL;
+        result g;
+        assert_int_equal(nvfp4_quantizer_create(&q, NVFP4_METHOD_MAX), NVFP4_OK);
+        assert_int_equal(nvfp4_quantizer_set_float(q, NVFP4_Q_GLOBAL_SCALE, 1.0 / 4096.0), NVFP4_OK);
+        assert_int_equal(nvfp4_rounder_create(&r, method, L.out, L.in), NVFP4_OK);
+        assert_int_equal(nvfp4_rounder_set_quantizer(r, q), NVFP4_OK);
+        nvfp4_quantizer_destroy(q);
+        assert_int_equal(nvfp4_rounder_set_gram(r, H, L.in, L.in), NVFP4_OK);
+        assert_int_equal(nvfp4_rounder_set_int(r, NVFP4_R_ITERATIONS, 50), NVFP4_OK);
+        assert_int_equal(nvfp4_rounder_set_int(r, NVFP4_R_STAGE2, 1), NVFP4_OK);
+        alloc_result(&g, L.out, L.in);
+        assert_int_equal(nvfp4_rounder_run(r, ctx, NVFP4_DTYPE_F32, L.W, L.in, g.codes, g.scales, &g.gs), NVFP4_OK);
+        /* the fixed global scale reaches the start and survives stage 2 */
+        assert_true(g.gs == 1.0f / 4096.0f);
+        int64_t changed = -1;
+        assert_int_equal(nvfp4_rounder_get_int(r, NVFP4_R_GLOBAL_STAGE2, &changed), NVFP4_OK);
+        assert_int_equal(changed, 0);
+        nvfp4_rounder_destroy(r);
+        free_result(&g);
+    }
     free(H);
     free_layer(&L);
     nvfp4_context_destroy(ctx);

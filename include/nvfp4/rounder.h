@@ -64,7 +64,7 @@ typedef struct nvfp4_rounder nvfp4_rounder;
 #define NVFP4_R_ADAM_EPS 208          /**< float: Adam's ε relative to the RMS of the first reconstruction gradient, (0, 1] (default 1e-8). */
 #define NVFP4_R_STAGE2 210            /**< int: 1 runs the format-alignment stage (scale re-fit) after rounding, 0 skips it (default 1 for FAAR, 0 for GPTQ). */
 #define NVFP4_R_STAGE2_RADIUS 211     /**< int: stage 2 tries E4M3 codes up to this far from each scale, 1..32 (default 2). */
-#define NVFP4_R_STAGE2_GLOBAL 212     /**< int: 1 lets stage 2 re-fit the global scale too, 0 keeps it (default 1). */
+#define NVFP4_R_STAGE2_GLOBAL 212     /**< int: 1 lets stage 2 re-fit the global scale too, 0 keeps it (default 1); a global scale fixed through the quantizer (::NVFP4_Q_GLOBAL_SCALE) is always kept. */
 #define NVFP4_R_DAMPING 300           /**< float: GPTQ damping as a fraction of the mean of diag(H), [0, 100] (default 0.01). */
 #define NVFP4_R_BLOCK_SIZE 301        /**< int: GPTQ column block (lazy batch update) width, 1..65536 (default 128). */
 #define NVFP4_R_ACT_ORDER 302         /**< int: 1 processes GPTQ columns in decreasing diag(H) order, 0 in natural order (default 0). */

@@ -392,6 +392,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int64_t cols = 1 + cols_b % MAX_COLS;
     if (rows > 8 && cols > 40)
         cols = 1 + cols % 40;
+    if (cols_b >= 0xF0u && rows <= 8) /* 8+ blocks per row: the AVX2 row kernels of MAX and 4/6 */
+        cols = 120 + (cols_b & 0xFu) * 5;
     int64_t ld = cols + ld_b % 4;
     int32_t dtype = (int32_t)(dtype_b % 4u); /* 3 is not a dtype */
     if (dtype_b == 0xFF)

@@ -110,3 +110,7 @@ put('quantize', 'regress_mxfp4_near_flt_max',
 # quantize, ModelOpt recipe with a block whose E4M3(S) underflows (open: codes 0x7 for zeros)
 put('quantize', 'regress_modelopt_underflow',
     bytes([0, 1, 40, 0, 0, 0x08, 0, 0]) + b'\x00' + raw_floats([1000.0] + [0.0] * 15 + [1e-6, 0.0, -1e-6] + [0.0] * 13))
+
+# 8 or more blocks per row: the AVX2 row kernels (MAX, 4/6)
+for method in (0, 1):
+    put('quantize', 'avx2_rows_m%d' % method, bytes([method, 2, 0xF6, 0, 0, 0x00, 0, 0]) + b'\x00' + raw_floats(vals * 26))

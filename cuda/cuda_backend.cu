@@ -447,21 +447,9 @@ __device__ __forceinline__ void quant_store(const quant_params &p, bool finite, 
 {
     float x[B];
     raw_to_float<DT, B>(r, x);
-    /* Without pass 1 (or with NaN/Inf somewhere in the tensor) a block of finite values still
-     * takes the fast path: for finite input both paths give the same bytes. */
-    bool fast = finite;
-    if (!fast) {
-        uint32_t mall = 0;
-#pragma unroll
-        for (int i = 0; i < B; i++) {
-            const uint32_t a = nvfp4i_f2u(x[i]) & 0x7FFFFFFFu;
-            mall = a > mall ? a : mall;
-        }
-        fast = mall < 0x7F800000u;
-    }
     uint32_t w[B / 8];
-    const uint8_t s = fast ? quant_block<KIND, true, B>(x, pre, s_dec, six_dec, p.floor_mode, w)
-                           : quant_block<KIND, false, B>(x, pre, s_dec, six_dec, p.floor_mode, w);
+    const uint8_t s = finite ? quant_block<KIND, true, B>(x, pre, s_dec, six_dec, p.floor_mode, w)
+                             : quant_block<KIND, false, B>(x, pre, s_dec, six_dec, p.floor_mode, w);
     uint8_t *c = p.codes + row * p.row_bytes + k * (B / 2);
     if (p.codes_vec) {
         if constexpr (B == 16)

@@ -103,50 +103,61 @@ static inline double dss_eval(double sxq, double sqq, double sxx, float alpha, u
     return e;
 }
 
-/* Index of the smallest of 16 keys (any of equal ones): a branch-free tree the compiler can
- * keep in vector registers, since which element crosses next is unpredictable. */
-static inline int argmin16_c(const double *v, double *out)
+/* The sorting of the breakpoints. Up to DSS_RANK_MAX of them (the usual case: about 40 with the
+ * default window) each one's rank is counted, O(n²) comparisons but without branches or a
+ * loop-carried chain, which beats a comparison sort at that size; above it a stable merge sort
+ * keeps the O(n log n) bound. Both give the same order: increasing key, equal keys in the
+ * order they were appended. */
+#define DSS_RANK_MAX 48
+
+static void order_merge(const double *key, int n, uint8_t *order)
 {
-    double a[8], b[4], c[2];
-    int ia[8], ib[4], ic[2];
-    for (int j = 0; j < 8; j++) {
-        int s = v[j + 8] < v[j];
-        a[j] = s ? v[j + 8] : v[j];
-        ia[j] = s ? j + 8 : j;
+    uint8_t tmp[16 * 7];
+    for (int i = 0; i < n; i++)
+        order[i] = (uint8_t)i;
+    for (int width = 1; width < n; width *= 2) {
+        for (int lo = 0; lo < n; lo += 2 * width) {
+            int mid = lo + width < n ? lo + width : n, hi = lo + 2 * width < n ? lo + 2 * width : n;
+            int i = lo, j = mid, o = lo;
+            while (i < mid && j < hi)
+                tmp[o++] = key[order[j]] < key[order[i]] ? order[j++] : order[i++];
+            while (i < mid)
+                tmp[o++] = order[i++];
+            while (j < hi)
+                tmp[o++] = order[j++];
+        }
+        memcpy(order, tmp, (size_t)n);
     }
-    for (int j = 0; j < 4; j++) {
-        int s = a[j + 4] < a[j];
-        b[j] = s ? a[j + 4] : a[j];
-        ib[j] = s ? ia[j + 4] : ia[j];
-    }
-    for (int j = 0; j < 2; j++) {
-        int s = b[j + 2] < b[j];
-        c[j] = s ? b[j + 2] : b[j];
-        ic[j] = s ? ib[j + 2] : ib[j];
-    }
-    int s = c[1] < c[0];
-    *out = s ? c[1] : c[0];
-    return s ? ic[1] : ic[0];
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 #define SOAR_AVX2 1
-/* The same argmin with AVX2: the minimum broadcast to every lane, then the first lane that
- * holds it. */
-__attribute__((target("avx2"))) static inline int argmin16_avx2(const double *v, double *out)
+/* rank_c four keys at a time; key[] has room for three padding entries past n, set here. */
+__attribute__((target("avx2"))) static void rank_avx2(double *key, int n, uint8_t *order)
 {
-    __m256d a0 = _mm256_loadu_pd(v), a1 = _mm256_loadu_pd(v + 4), a2 = _mm256_loadu_pd(v + 8),
-            a3 = _mm256_loadu_pd(v + 12);
-    __m256d m = _mm256_min_pd(_mm256_min_pd(a0, a1), _mm256_min_pd(a2, a3));
-    m = _mm256_min_pd(m, _mm256_permute_pd(m, 5));
-    m = _mm256_min_pd(m, _mm256_permute2f128_pd(m, m, 1));
-    unsigned mask = (unsigned)_mm256_movemask_pd(_mm256_cmp_pd(a0, m, _CMP_EQ_OQ)) |
-                    (unsigned)_mm256_movemask_pd(_mm256_cmp_pd(a1, m, _CMP_EQ_OQ)) << 4 |
-                    (unsigned)_mm256_movemask_pd(_mm256_cmp_pd(a2, m, _CMP_EQ_OQ)) << 8 |
-                    (unsigned)_mm256_movemask_pd(_mm256_cmp_pd(a3, m, _CMP_EQ_OQ)) << 12;
-    *out = _mm256_cvtsd_f64(m);
-    return __builtin_ctz(mask);
+    if (n > DSS_RANK_MAX) {
+        order_merge(key, n, order);
+        return;
+    }
+    for (int f = n; f < n + 3; f++)
+        key[f] = INFINITY; /* never below or equal to a key inside the window */
+    for (int e = 0; e < n; e++) {
+        const __m256d ke = _mm256_set1_pd(key[e]);
+        const __m256i ie = _mm256_set1_epi64x(e);
+        __m256i idx = _mm256_setr_epi64x(0, 1, 2, 3), acc = _mm256_setzero_si256();
+        for (int f = 0; f < n; f += 4) {
+            __m256d v = _mm256_loadu_pd(key + f);
+            __m256i lt = _mm256_castpd_si256(_mm256_cmp_pd(v, ke, _CMP_LT_OQ));
+            __m256i eq = _mm256_and_si256(_mm256_castpd_si256(_mm256_cmp_pd(v, ke, _CMP_EQ_OQ)),
+                                          _mm256_cmpgt_epi64(ie, idx));
+            acc = _mm256_sub_epi64(acc, _mm256_or_si256(lt, eq));
+            idx = _mm256_add_epi64(idx, _mm256_set1_epi64x(4));
+        }
+        __m128i s2 = _mm_add_epi64(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+        int r = (int)(_mm_cvtsi128_si64(s2) + _mm_extract_epi64(s2, 1));
+        order[r] = (uint8_t)e;
+    }
 }
 static int soar_have_avx2(void) { return __builtin_cpu_supports("avx2"); }
 #else
@@ -156,27 +167,44 @@ static int soar_have_avx2(void) { return __builtin_cpu_supports("avx2"); }
 /* DSS on one block: the exact search over Δq ∈ [wlo·Δref, whi·Δref], Δref = a/(6α) (the
  * unrounded MAX scale, i.e. the block amax maps to y ∈ [6/whi, 6/wlo]), with the starting
  * byte(s) as candidates scored by their decoded error. Writes the codes, returns the byte.
- * Element i's code steps up at the breakpoints u = t_k·(1/|x_i|) (float64); the sweep keeps
- * each element's next breakpoint and takes the smallest of the 16 each step (a 16-way merge,
- * O(16·7·log 16) per block), updating Σhxq and Σhq² in O(1) per code change. Breakpoints
- * that coincide change together (only the whole group is a realisable code set). A code set
- * is rounded to E4M3 only when its unconstrained least-squares error Σhx² − (Σhxq)²/Σhq², a
- * lower bound for both E4M3 neighbours, beats the best so far. The codes written are
- * recomputed from the same breakpoint expressions, so they are exactly the set scored. */
-typedef int (*argmin_fn)(const double *v, double *out);
+ * Element i's code steps up at the breakpoints u = t_k·(1/|x_i|) (float64). The n ≤ 16·7
+ * breakpoints inside the window are put in increasing order (equal ones in the order they were
+ * appended) and swept, updating Σhxq and Σhq² in O(1) per code change: O(n log n) per block.
+ * Breakpoints that coincide change together (only the whole group is a realisable code set). A
+ * code set is rounded to E4M3 only when its unconstrained least-squares error
+ * Σhx² − (Σhxq)²/Σhq², a lower bound for both E4M3 neighbours, beats the best so far. The
+ * codes written are recomputed from the same breakpoint expressions, so they are exactly the
+ * set that was scored. */
+typedef void (*rank_fn)(double *key, int n, uint8_t *order);
+
+static void rank_c(double *key, int n, uint8_t *order)
+{
+    if (n > DSS_RANK_MAX) {
+        order_merge(key, n, order);
+        return;
+    }
+    for (int e = 0; e < n; e++) {
+        int r = 0;
+        for (int f = 0; f < n; f++)
+            r += (key[f] < key[e]) | ((key[f] == key[e]) & (f < e));
+        order[r] = (uint8_t)e;
+    }
+}
 
 /* The search proper, given the start block: its byte, its decoded error es and its codes
  * (already in codes, replaced only if the search wins). */
 __attribute__((always_inline)) static inline uint8_t dss_core(const float *x, const float *h, float a, float alpha,
                                                               uint8_t start, double es, double wlo, double whi,
-                                                              uint8_t *codes, argmin_fn argmin16)
+                                                              uint8_t *codes, rank_fn rank)
 {
     uint8_t c2[16];
     if (a == 0.0f || es == 0.0)
         return start;
 
-    double ax[16], rax[16], w[16], next[16], sxx = 0.0, sxq = 0.0, sqq = 0.0;
-    int m[16];
+    double ax[16], rax[16], w[16], sxx = 0.0, sxq = 0.0, sqq = 0.0;
+    double key[16 * 7 + 4], d1[16 * 7], d2[16 * 7];
+    uint8_t order[16 * 7];
+    int n = 0;
     const double u_lo = 6.0 / (whi * (double)a), u_hi = 6.0 / (wlo * (double)a);
     for (int i = 0; i < 16; i++) {
         int fin = nvfp4i_isfinite(x[i]);
@@ -184,39 +212,41 @@ __attribute__((always_inline)) static inline uint8_t dss_core(const float *x, co
         rax[i] = ax[i] > 0.0 ? 1.0 / ax[i] : 0.0;
         w[i] = fin ? (h ? (double)h[i] : 1.0) : 0.0;
         sxx += w[i] * ax[i] * ax[i];
-        int k = ax[i] > 0.0 ? dss_count(rax[i], u_lo) : 0;
-        m[i] = k;
-        sxq += w[i] * ax[i] * dss_mag[k];
-        sqq += w[i] * dss_mag[k] * dss_mag[k];
-        double nk = dss_t[k] * rax[i];
-        next[i] = ax[i] > 0.0 && nk < u_hi ? nk : INFINITY;
+        if (!(ax[i] > 0.0))
+            continue;
+        int k0 = dss_count(rax[i], u_lo);
+        sxq += w[i] * ax[i] * dss_mag[k0];
+        sqq += w[i] * dss_mag[k0] * dss_mag[k0];
+        /* its code changes inside the window, appended without branches */
+        for (int k = 0; k < 7; k++) {
+            key[n] = dss_t[k] * rax[i];
+            d1[n] = w[i] * ax[i] * (dss_mag[k + 1] - dss_mag[k]);
+            d2[n] = w[i] * (dss_mag[k + 1] * dss_mag[k + 1] - dss_mag[k] * dss_mag[k]);
+            n += (k >= k0) & (key[n] < u_hi);
+        }
     }
+    rank(key, n, order); /* increasing key; equal keys in the order they were appended */
     uint8_t bb = start;
     double best = es, p_best = -1.0; /* p_best < 0: the start block is the best so far */
-    double p = u_lo;                 /* the current state holds on (p, next breakpoint) */
-    for (;;) {
-        double key;
-        int i = argmin16(next, &key);
-        if (key > p) { /* every code change at p is applied: score the state */
-            if (sxq * sxq > (sxx - best) * sqq) {
-                uint8_t b;
-                double e = dss_eval(sxq, sqq, sxx, alpha, &b);
-                if (e < best) {
-                    best = e;
-                    bb = b;
-                    p_best = p;
-                }
-            }
-            if (key == INFINITY)
-                break;
-            p = key;
+    for (int s = -1; s < n; s++) {
+        double p = u_lo; /* the state after the changes up to s holds on (p, next breakpoint) */
+        if (s >= 0) {
+            int e = order[s];
+            sxq += d1[e];
+            sqq += d2[e];
+            p = key[e];
+            if (s + 1 < n && key[order[s + 1]] == p)
+                continue; /* codes that change together: only the whole group is a realisable set */
         }
-        int k = m[i];
-        sxq += w[i] * ax[i] * (dss_mag[k + 1] - dss_mag[k]);
-        sqq += w[i] * (dss_mag[k + 1] * dss_mag[k + 1] - dss_mag[k] * dss_mag[k]);
-        m[i] = ++k;
-        double nk = dss_t[k] * rax[i]; /* k = 7: Inf */
-        next[i] = nk < u_hi ? nk : INFINITY;
+        if (sxq * sxq > (sxx - best) * sqq) { /* else even the unconstrained scale cannot win */
+            uint8_t b;
+            double e = dss_eval(sxq, sqq, sxx, alpha, &b);
+            if (e < best) {
+                best = e;
+                bb = b;
+                p_best = p;
+            }
+        }
     }
     if (p_best < 0.0)
         return start;
@@ -241,7 +271,7 @@ __attribute__((always_inline)) static inline uint8_t dss_core(const float *x, co
 static uint8_t dss_search_c(const float *x, const float *h, float a, float alpha, uint8_t start, double es,
                             double wlo, double whi, uint8_t *codes)
 {
-    return dss_core(x, h, a, alpha, start, es, wlo, whi, codes, argmin16_c);
+    return dss_core(x, h, a, alpha, start, es, wlo, whi, codes, rank_c);
 }
 
 #if SOAR_AVX2
@@ -249,7 +279,7 @@ __attribute__((target("avx2"))) static uint8_t dss_search_avx2(const float *x, c
                                                                uint8_t start, double es, double wlo, double whi,
                                                                uint8_t *codes)
 {
-    return dss_core(x, h, a, alpha, start, es, wlo, whi, codes, argmin16_avx2);
+    return dss_core(x, h, a, alpha, start, es, wlo, whi, codes, rank_avx2);
 }
 #endif
 

@@ -694,6 +694,7 @@ static void test_dss_exact_search(void **state)
     check_dss_blocks(NULL, 0.5, 2.0);
     check_dss_blocks(NULL, 0.8, 1.25);
     check_dss_blocks(h, 0.5, 2.0);
+    check_dss_blocks(NULL, 0.1, 8.0); /* wide: more than 48 breakpoints, the merge-sort path */
 }
 
 /* ---- SOAR vs 4/6, the sweep -------------------------------------------------------------- */

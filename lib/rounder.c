@@ -162,7 +162,7 @@ nvfp4_status nvfp4_rounder_set_float(nvfp4_rounder *r, int32_t key, double value
     case NVFP4_R_WARMUP: dst = &r->warmup; lo = 0; hi = 1; break;
     case NVFP4_R_ADAM_BETA1: dst = &r->adam_b1; lo = 0; hi = 1; open_hi = 1; break;
     case NVFP4_R_ADAM_BETA2: dst = &r->adam_b2; lo = 0; hi = 1; open_hi = 1; break;
-    case NVFP4_R_ADAM_EPS: dst = &r->adam_eps; lo = 0; hi = 1; open_lo = 1; break;
+    case NVFP4_R_ADAM_EPS: dst = &r->adam_eps; lo = 0; hi = 1e6; open_lo = 1; break;
     case NVFP4_R_DAMPING: dst = &r->damping; lo = 0; hi = 100; break;
     default:
         return nvfp4i_rounder_fail(r, NULL, NVFP4_ERR_UNKNOWN_KEY, "unknown or read-only float key %d", (int)key);

@@ -61,7 +61,7 @@ typedef struct nvfp4_rounder nvfp4_rounder;
 #define NVFP4_R_WARMUP 205            /**< float: fraction of the iterations run without the regulariser, [0, 1] (default 0.2). */
 #define NVFP4_R_ADAM_BETA1 206        /**< float: Adam's first-moment decay, [0, 1) (default 0.9). */
 #define NVFP4_R_ADAM_BETA2 207        /**< float: Adam's second-moment decay, [0, 1) (default 0.999). */
-#define NVFP4_R_ADAM_EPS 208          /**< float: Adam's ε relative to the RMS of the first reconstruction gradient, (0, 1] (default 1e-8). */
+#define NVFP4_R_ADAM_EPS 208          /**< float: Adam's ε relative to the RMS of the first reconstruction gradient, (0, 1e6] (default 1e-8); large values make Adam behave like momentum SGD. */
 #define NVFP4_R_STAGE2 210            /**< int: 1 runs the format-alignment stage (scale re-fit) after rounding, 0 skips it (default 1 for FAAR, 0 for GPTQ). */
 #define NVFP4_R_STAGE2_RADIUS 211     /**< int: stage 2 tries E4M3 codes up to this far from each scale, 1..32 (default 2). */
 #define NVFP4_R_STAGE2_GLOBAL 212     /**< int: 1 lets stage 2 re-fit the global scale too, 0 keeps it (default 1); a global scale fixed through the quantizer (::NVFP4_Q_GLOBAL_SCALE) is always kept. */

@@ -156,6 +156,22 @@ double nvfp4i_block_sse(const float *x, const float *h, int n, const uint8_t *co
     return e;
 }
 
+void nvfp4i_row_stats(const nvfp4i_job *job, const float *x, const uint8_t *codes_row, const uint8_t *scales_row,
+                      int64_t k0, int64_t k1, nvfp4i_stats_acc *st)
+{
+    const int B = job->block;
+    uint8_t c[NVFP4I_BLOCK_MXFP4];
+    for (int64_t k = k0; k < k1; k++) {
+        for (int j = 0; j < B / 2; j++) {
+            c[2 * j] = codes_row[k * (B / 2) + j] & 0xF;
+            c[2 * j + 1] = codes_row[k * (B / 2) + j] >> 4;
+        }
+        st->sse += nvfp4i_block_sse(x + k * B, job->h ? job->h + k * B : NULL, B, c,
+                                    nvfp4i_scale_value(job, scales_row[k]), job->s_dec, &st->sum_sq);
+        st->blocks++;
+    }
+}
+
 void nvfp4i_pack(const uint8_t *codes, int64_t n, uint8_t *packed)
 {
     for (int64_t j = 0; j < n / 2; j++)

@@ -201,6 +201,10 @@ static inline float nvfp4i_block_amax(const float *x, int n)
  * Returns the count of underflowed blocks. Call only when nvfp4i_have_avx2() is 1. */
 int nvfp4i_have_avx2(void);
 int64_t nvfp4i_max_row_avx2(const float *x, int64_t nblk, float pre, float s_dec, uint8_t *codes, uint8_t *scales);
+/* Adds the SSE, Σx² and block count of blocks [k0, k1) of a finished row (packed codes and
+ * stored scale bytes) to st: the statistics of methods that write rows directly. */
+void nvfp4i_row_stats(const nvfp4i_job *job, const float *x, const uint8_t *codes_row, const uint8_t *scales_row,
+                      int64_t k0, int64_t k1, nvfp4i_stats_acc *st);
 /* Adds a's counters and sums into *into (thread partials are combined in thread order). */
 void nvfp4i_stats_add(nvfp4i_stats_acc *into, const nvfp4i_stats_acc *a);
 

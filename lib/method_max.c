@@ -93,16 +93,7 @@ static void max_row(const nvfp4i_job *job, const float *x, uint8_t *codes_row, u
         k0 = nblk & ~(int64_t)7;
         uf += nvfp4i_max_row_avx2(x, k0, pre, s_dec, codes_row, scales_row);
         if (job->want_stats)
-            for (int64_t k = 0; k < k0; k++) {
-                for (int j = 0; j < 8; j++) {
-                    c[2 * j] = codes_row[k * 8 + j] & 0xF;
-                    c[2 * j + 1] = codes_row[k * 8 + j] >> 4;
-                }
-                const float *hb = job->h ? job->h + k * 16 : NULL;
-                st->sse += nvfp4i_block_sse(x + k * 16, hb, 16, c, nvfp4i_e4m3_to_float(scales_row[k]), s_dec,
-                                            &st->sum_sq);
-                st->blocks++;
-            }
+            nvfp4i_row_stats(job, x, codes_row, scales_row, 0, k0, st);
     }
     for (int64_t k = k0; k < nblk; k++) {
         const float *xb = x + k * 16;

@@ -110,18 +110,8 @@ static void sweep_row_fn(const nvfp4i_job *job, const float *x, uint8_t *codes_r
         scales_row[k] = sweep_block_fn(job, xb, job->h ? job->h + k * 16 : NULL, nvfp4i_block_amax(xb, 16), c, st);
         nvfp4i_pack(c, 16, codes_row + k * 8);
     }
-    if (job->want_stats) {
-        for (int64_t k = 0; k < job->nblk; k++) {
-            const float *xb = x + k * 16;
-            for (int j = 0; j < 8; j++) {
-                c[2 * j] = codes_row[k * 8 + j] & 0xF;
-                c[2 * j + 1] = codes_row[k * 8 + j] >> 4;
-            }
-            st->sse += nvfp4i_block_sse(xb, job->h ? job->h + k * 16 : NULL, 16, c,
-                                        nvfp4i_e4m3_to_float(scales_row[k]), job->s_dec, &st->sum_sq);
-            st->blocks++;
-        }
-    }
+    if (job->want_stats)
+        nvfp4i_row_stats(job, x, codes_row, scales_row, 0, job->nblk, st);
 }
 
 const nvfp4i_method nvfp4i_method_sweep = {"sweep", sweep_emax, sweep_block_fn, sweep_row_fn, NULL};

@@ -10,31 +10,7 @@
 
 #include "nvfp4/nvfp4.h"
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    for (char *p = err; *p; p++)
-        if (*p == '\n' || *p == '\r')
-            *p = ' ';
-    return -1;
-}
 
-static char *dupstr(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
-}
 
 char *path_join(const char *dir, const char *name)
 {
@@ -88,13 +64,13 @@ char *read_text_file(const char *path, size_t max)
     return buf;
 }
 
-static char *dirname_of(const char *path)
+char *path_dirname(const char *path)
 {
     const char *slash = strrchr(path, '/');
     if (!slash)
-        return dupstr(".");
+        return st_strdup(".");
     if (slash == path)
-        return dupstr("/");
+        return st_strdup("/");
     size_t n = (size_t)(slash - path);
     char *d = malloc(n + 1);
     if (d) {
@@ -125,7 +101,7 @@ static int add_shard(ckpt *c, const char *name)
     if (!n)
         return -1;
     c->shard_names = n;
-    n[c->nshards] = dupstr(name);
+    n[c->nshards] = st_strdup(name);
     if (!n[c->nshards])
         return -1;
     c->nshards++;
@@ -134,31 +110,31 @@ static int add_shard(ckpt *c, const char *name)
 
 static int open_index(ckpt *c, const char *index_path, char *err, size_t errlen)
 {
-    c->index_path = dupstr(index_path);
-    c->dir = dirname_of(index_path);
+    c->index_path = st_strdup(index_path);
+    c->dir = path_dirname(index_path);
     char *text = read_text_file(index_path, (size_t)256 << 20);
     if (!text)
-        return fail(err, errlen, "%s: cannot read the index file", index_path);
+        return st_fail(err, errlen, "%s: cannot read the index file", index_path);
     c->index = cJSON_Parse(text);
     free(text);
     if (!c->index || !cJSON_IsObject(c->index))
-        return fail(err, errlen, "%s: index is not valid JSON", index_path);
+        return st_fail(err, errlen, "%s: index is not valid JSON", index_path);
     const cJSON *wm = cJSON_GetObjectItemCaseSensitive(c->index, "weight_map");
     if (!cJSON_IsObject(wm))
-        return fail(err, errlen, "%s: index has no \"weight_map\" object", index_path);
+        return st_fail(err, errlen, "%s: index has no \"weight_map\" object", index_path);
     const cJSON *e;
     cJSON_ArrayForEach(e, wm) {
         if (!cJSON_IsString(e) || !e->valuestring[0])
-            return fail(err, errlen, "%s: tensor '%s': weight_map entry is not a file name", index_path,
+            return st_fail(err, errlen, "%s: tensor '%s': weight_map entry is not a file name", index_path,
                         e->string ? e->string : "");
         if (strchr(e->valuestring, '/') || strcmp(e->valuestring, "..") == 0 || strcmp(e->valuestring, ".") == 0)
-            return fail(err, errlen, "%s: tensor '%s': shard name '%s' is not a plain file name", index_path,
+            return st_fail(err, errlen, "%s: tensor '%s': shard name '%s' is not a plain file name", index_path,
                         e->string, e->valuestring);
         if (add_shard(c, e->valuestring) != 0)
-            return fail(err, errlen, "%s: out of memory", index_path);
+            return st_fail(err, errlen, "%s: out of memory", index_path);
     }
     if (c->nshards == 0)
-        return fail(err, errlen, "%s: weight_map is empty", index_path);
+        return st_fail(err, errlen, "%s: weight_map is empty", index_path);
     return 0;
 }
 
@@ -173,18 +149,18 @@ int ckpt_open(ckpt *c, const char *path, char *err, size_t errlen)
             rc = open_index(c, idx, err, errlen);
         } else {
             /* exactly one .safetensors file */
-            c->dir = dupstr(path);
+            c->dir = st_strdup(path);
             DIR *d = opendir(path);
             if (!d) {
-                rc = fail(err, errlen, "%s: cannot list the directory", path);
+                rc = st_fail(err, errlen, "%s: cannot list the directory", path);
             } else {
                 struct dirent *de;
                 while ((de = readdir(d)) != NULL)
                     if (ends_with(de->d_name, ".safetensors") && add_shard(c, de->d_name) != 0)
-                        rc = fail(err, errlen, "%s: out of memory", path);
+                        rc = st_fail(err, errlen, "%s: out of memory", path);
                 closedir(d);
                 if (!rc && c->nshards != 1)
-                    rc = fail(err, errlen, "%s: expected model.safetensors.index.json or exactly one .safetensors file, found %d",
+                    rc = st_fail(err, errlen, "%s: expected model.safetensors.index.json or exactly one .safetensors file, found %d",
                               path, c->nshards);
             }
         }
@@ -192,11 +168,11 @@ int ckpt_open(ckpt *c, const char *path, char *err, size_t errlen)
     } else if (ends_with(path, ".json")) {
         rc = open_index(c, path, err, errlen);
     } else {
-        c->dir = dirname_of(path);
+        c->dir = path_dirname(path);
         const char *base = strrchr(path, '/');
         base = base ? base + 1 : path;
         if (add_shard(c, base) != 0)
-            rc = fail(err, errlen, "%s: out of memory", path);
+            rc = st_fail(err, errlen, "%s: out of memory", path);
     }
     if (rc) {
         ckpt_close(c);
@@ -205,13 +181,13 @@ int ckpt_open(ckpt *c, const char *path, char *err, size_t errlen)
     c->shards = calloc((size_t)c->nshards, sizeof *c->shards);
     if (!c->shards) {
         ckpt_close(c);
-        return fail(err, errlen, "%s: out of memory", path);
+        return st_fail(err, errlen, "%s: out of memory", path);
     }
     for (int i = 0; i < c->nshards; i++) {
         char *p = path_join(c->dir, c->shard_names[i]);
         if (!p || st_open(&c->shards[i], p, err, errlen) != 0) {
             if (!p)
-                fail(err, errlen, "%s: out of memory", path);
+                st_fail(err, errlen, "%s: out of memory", path);
             free(p);
             ckpt_close(c);
             return -1;
@@ -228,7 +204,7 @@ int ckpt_open(ckpt *c, const char *path, char *err, size_t errlen)
                 if (strcmp(c->shard_names[i], e->valuestring) == 0 && st_find(&c->shards[i], e->string))
                     found = 1;
             if (!found) {
-                fail(err, errlen, "%s: tensor '%s': listed in the index for shard %s but not in it", c->index_path,
+                st_fail(err, errlen, "%s: tensor '%s': listed in the index for shard %s but not in it", c->index_path,
                      e->string, e->valuestring);
                 ckpt_close(c);
                 return -1;
@@ -239,7 +215,7 @@ int ckpt_open(ckpt *c, const char *path, char *err, size_t errlen)
         for (int k = 0; k < c->shards[i].n; k++)
             for (int j = i + 1; j < c->nshards; j++)
                 if (st_find(&c->shards[j], c->shards[i].tensors[k].name)) {
-                    fail(err, errlen, "%s: tensor '%s': present in two shards (%s and %s)", path,
+                    st_fail(err, errlen, "%s: tensor '%s': present in two shards (%s and %s)", path,
                          c->shards[i].tensors[k].name, c->shard_names[i], c->shard_names[j]);
                     ckpt_close(c);
                     return -1;
@@ -308,9 +284,9 @@ int read_scalar_f32(const ckpt *c, const st_tensor *t, float *out, char *err, si
 {
     (void)c;
     if (t->dtype != ST_F32)
-        return fail(err, errlen, "tensor '%s': dtype %s, expected F32", t->name, st_dtype_name(t->dtype));
+        return st_fail(err, errlen, "tensor '%s': dtype %s, expected F32", t->name, st_dtype_name(t->dtype));
     if (t->numel != 1 || t->ndim > 1)
-        return fail(err, errlen, "tensor '%s': expected a scalar (shape [] or [1])", t->name);
+        return st_fail(err, errlen, "tensor '%s': expected a scalar (shape [] or [1])", t->name);
     memcpy(out, t->data, 4);
     return 0;
 }
@@ -346,7 +322,7 @@ int nvfp4_layer_detect(const ckpt *c, const st_tensor *t, nvfp4_layer *l, char *
     size_t plen = n - strlen(suffix);
     char *prefix = malloc(plen + 1);
     if (!prefix)
-        return fail(err, errlen, "out of memory");
+        return st_fail(err, errlen, "out of memory");
     memcpy(prefix, t->name, plen);
     prefix[plen] = '\0';
     char *sname = concat(prefix, "weight_scale");
@@ -354,13 +330,13 @@ int nvfp4_layer_detect(const ckpt *c, const st_tensor *t, nvfp4_layer *l, char *
     char *iname = concat(prefix, fmt == FMT_MODELOPT ? "input_scale" : "input_global_scale");
     int rc = 0;
     if (!sname || !gname || !iname) {
-        rc = fail(err, errlen, "out of memory");
+        rc = st_fail(err, errlen, "out of memory");
         goto done;
     }
     l->scales = ckpt_find(c, sname, NULL);
     if (!l->scales) {
         if (fmt == FMT_COMPRESSED_TENSORS)
-            rc = fail(err, errlen, "tensor '%s': its block scales '%s' are missing", t->name, sname);
+            rc = st_fail(err, errlen, "tensor '%s': its block scales '%s' are missing", t->name, sname);
         goto done; /* a plain uint8 "weight" without scales is not NVFP4 */
     }
     l->format = fmt;
@@ -368,19 +344,19 @@ int nvfp4_layer_detect(const ckpt *c, const st_tensor *t, nvfp4_layer *l, char *
     l->gscale = ckpt_find(c, gname, NULL);
     l->input_scale = ckpt_find(c, iname, NULL);
     if (!l->gscale) {
-        rc = fail(err, errlen, "tensor '%s': its global scale '%s' is missing", t->name, gname);
+        rc = st_fail(err, errlen, "tensor '%s': its global scale '%s' is missing", t->name, gname);
         goto done;
     }
     if (t->ndim != 2 || t->shape[0] <= 0 || t->shape[1] <= 0) {
-        rc = fail(err, errlen, "tensor '%s': packed codes must be 2-D and non-empty, got %d-D", t->name, t->ndim);
+        rc = st_fail(err, errlen, "tensor '%s': packed codes must be 2-D and non-empty, got %d-D", t->name, t->ndim);
         goto done;
     }
     if (l->scales->dtype != ST_F8_E4M3) {
-        rc = fail(err, errlen, "tensor '%s': dtype %s, expected F8_E4M3", l->scales->name, st_dtype_name(l->scales->dtype));
+        rc = st_fail(err, errlen, "tensor '%s': dtype %s, expected F8_E4M3", l->scales->name, st_dtype_name(l->scales->dtype));
         goto done;
     }
     if (l->scales->ndim != 2 || l->scales->shape[0] != t->shape[0] || l->scales->shape[1] * 8 != t->shape[1]) {
-        rc = fail(err, errlen, "tensor '%s': shape mismatch: scales [%lld, %lld] do not fit codes [%lld, %lld] (expected [%lld, %lld])",
+        rc = st_fail(err, errlen, "tensor '%s': shape mismatch: scales [%lld, %lld] do not fit codes [%lld, %lld] (expected [%lld, %lld])",
                   l->scales->name, l->scales->ndim > 0 ? (long long)l->scales->shape[0] : -1LL,
                   l->scales->ndim > 1 ? (long long)l->scales->shape[1] : -1LL, (long long)t->shape[0],
                   (long long)t->shape[1], (long long)t->shape[0], (long long)(t->shape[1] / 8));
@@ -392,13 +368,13 @@ int nvfp4_layer_detect(const ckpt *c, const st_tensor *t, nvfp4_layer *l, char *
         goto done;
     }
     if (!isfinite(g) || !(g > 0.0f)) {
-        rc = fail(err, errlen, "tensor '%s': global scale %g is not finite and positive", l->gscale->name, (double)g);
+        rc = st_fail(err, errlen, "tensor '%s': global scale %g is not finite and positive", l->gscale->name, (double)g);
         goto done;
     }
     /* compressed-tensors stores the encode scale (a divisor); the library wants the decode one. */
     l->s_dec = fmt == FMT_COMPRESSED_TENSORS ? 1.0f / g : g;
     if (!isfinite(l->s_dec) || !(l->s_dec > 0.0f)) {
-        rc = fail(err, errlen, "tensor '%s': global scale %g cannot be inverted", l->gscale->name, (double)g);
+        rc = st_fail(err, errlen, "tensor '%s': global scale %g cannot be inverted", l->gscale->name, (double)g);
         goto done;
     }
     if (l->input_scale) {
@@ -408,7 +384,7 @@ int nvfp4_layer_detect(const ckpt *c, const st_tensor *t, nvfp4_layer *l, char *
             goto done;
         }
         if (!isfinite(s) || !(s > 0.0f)) {
-            rc = fail(err, errlen, "tensor '%s': input scale %g is not finite and positive", l->input_scale->name, (double)s);
+            rc = st_fail(err, errlen, "tensor '%s': input scale %g is not finite and positive", l->input_scale->name, (double)s);
             goto done;
         }
     }
@@ -416,7 +392,7 @@ int nvfp4_layer_detect(const ckpt *c, const st_tensor *t, nvfp4_layer *l, char *
     l->cols = t->shape[1] * 2;
     l->base = malloc(plen + 1);
     if (!l->base) {
-        rc = fail(err, errlen, "out of memory");
+        rc = st_fail(err, errlen, "out of memory");
         goto done;
     }
     memcpy(l->base, prefix, plen + 1);

@@ -56,6 +56,8 @@ int is_float_dtype(st_dtype d);
 
 /* Joins dir and name into a malloc'd path. */
 char *path_join(const char *dir, const char *name);
+/* The directory part of a path ("." when it has none), malloc'd. */
+char *path_dirname(const char *path);
 /* Reads a whole small text file (malloc'd, NUL-terminated), or NULL. */
 char *read_text_file(const char *path, size_t max);
 

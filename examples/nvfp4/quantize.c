@@ -109,29 +109,7 @@ void q_opts_free_results(q_opts *o)
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
-static char *dupstr(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
-}
 
-static char *dir_of(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        return dupstr(".");
-    if (slash == path)
-        return dupstr("/");
-    char *d = malloc((size_t)(slash - path) + 1);
-    if (d) {
-        memcpy(d, path, (size_t)(slash - path));
-        d[slash - path] = '\0';
-    }
-    return d;
-}
 
 static int same_file(const char *a, const char *b)
 {
@@ -528,7 +506,7 @@ static int quantize_item(qstate *s, out_shard *sh, const item *it, progress *pg)
     r.cols = cols;
     r.seconds = now_seconds() - t0; /* the quantisation itself */
     measure_error(s, t, src, gs, &r);
-    r.name = dupstr(it->module);
+    r.name = st_strdup(it->module);
     layer_result *nr = realloc(o->res, (size_t)(o->nres + 1) * sizeof *nr);
     if (!r.name || !nr) {
         free(r.name);
@@ -681,7 +659,7 @@ static int add_pending(run_files *rf, char *tmp, const char *final)
         return -1;
     rf->p = p;
     rf->p[rf->n].tmp = tmp;
-    rf->p[rf->n].final = dupstr(final);
+    rf->p[rf->n].final = st_strdup(final);
     rf->n++;
     return 0;
 }
@@ -889,20 +867,20 @@ int cmd_quantize_run(q_opts *o)
             cmd_error("%s: cannot create a temporary directory: %s", tmpl, strerror(errno));
             goto out;
         }
-        rf.tmpdir = dupstr(tmpl);
+        rf.tmpdir = st_strdup(tmpl);
         if (!rf.tmpdir) {
             rmdir(tmpl);
             goto oom;
         }
         st_remember_temp(rf.tmpdir);
-        out_dir = dupstr(rf.tmpdir);
+        out_dir = st_strdup(rf.tmpdir);
     } else {
         for (int i = 0; i < in.nshards; i++)
             if (same_file(in.shards[i].path, o->out)) {
                 cmd_error("%s: OUT is the input file", o->out);
                 goto out;
             }
-        out_dir = dir_of(o->out);
+        out_dir = path_dirname(o->out);
     }
     if (!out_dir)
         goto oom;
@@ -918,7 +896,7 @@ int cmd_quantize_run(q_opts *o)
         out_shard *sh = &shards[i];
         sh->in = &in.shards[i];
         sh->name = in.nshards == 1 && !in.index ? single_name : in.shard_names[i];
-        sh->path = dir_mode ? path_join(out_dir, sh->name) : dupstr(o->out);
+        sh->path = dir_mode ? path_join(out_dir, sh->name) : st_strdup(o->out);
         if (!sh->path || st_writer_init(&sh->w, sh->path, err, sizeof err) != 0)
             goto oom;
         sh->items = calloc((size_t)(sh->in->n > 0 ? sh->in->n : 1), sizeof *sh->items);

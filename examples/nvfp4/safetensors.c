@@ -42,12 +42,7 @@ int st_dtype_parse(const char *name, st_dtype *out)
     return -1;
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-static int fail(char *err, size_t errlen, const char *fmt, ...)
+int st_fail(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -60,7 +55,7 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
-static char *dupstr(const char *s)
+char *st_strdup(const char *s)
 {
     size_t n = strlen(s) + 1;
     char *d = malloc(n);
@@ -115,17 +110,17 @@ int st_parse_header(st_file *f, const char *json, size_t len, uint64_t data_size
     if (!root) {
         const char *at = cJSON_GetErrorPtr();
         long off = at && at >= json && at <= json + len ? (long)(at - json) : -1;
-        return fail(err, errlen, "%s: header is not valid JSON (near byte %ld of %zu)", fname(f), off, len);
+        return st_fail(err, errlen, "%s: header is not valid JSON (near byte %ld of %zu)", fname(f), off, len);
     }
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
-        return fail(err, errlen, "%s: header is not a JSON object", fname(f));
+        return st_fail(err, errlen, "%s: header is not a JSON object", fname(f));
     }
     int count = cJSON_GetArraySize(root);
     f->tensors = calloc(count > 0 ? (size_t)count : 1, sizeof *f->tensors);
     if (!f->tensors) {
         cJSON_Delete(root);
-        return fail(err, errlen, "%s: out of memory reading the header", fname(f));
+        return st_fail(err, errlen, "%s: out of memory reading the header", fname(f));
     }
     int rc = 0;
     const cJSON *it;
@@ -133,13 +128,13 @@ int st_parse_header(st_file *f, const char *json, size_t len, uint64_t data_size
         const char *name = it->string ? it->string : "";
         if (strcmp(name, "__metadata__") == 0) {
             if (!cJSON_IsObject(it)) {
-                rc = fail(err, errlen, "%s: __metadata__ is not an object", fname(f));
+                rc = st_fail(err, errlen, "%s: __metadata__ is not an object", fname(f));
                 break;
             }
             const cJSON *m;
             cJSON_ArrayForEach(m, it) {
                 if (!cJSON_IsString(m)) {
-                    rc = fail(err, errlen, "%s: __metadata__ value '%s' is not a string", fname(f),
+                    rc = st_fail(err, errlen, "%s: __metadata__ value '%s' is not a string", fname(f),
                               m->string ? m->string : "");
                     break;
                 }
@@ -147,20 +142,20 @@ int st_parse_header(st_file *f, const char *json, size_t len, uint64_t data_size
             if (rc)
                 break;
             if (f->metadata) {
-                rc = fail(err, errlen, "%s: __metadata__ appears twice", fname(f));
+                rc = st_fail(err, errlen, "%s: __metadata__ appears twice", fname(f));
                 break;
             }
             f->metadata = cJSON_Duplicate(it, 1);
             continue;
         }
         if (!cJSON_IsObject(it)) {
-            rc = fail(err, errlen, "%s: tensor '%s': header entry is not an object", fname(f), name);
+            rc = st_fail(err, errlen, "%s: tensor '%s': header entry is not an object", fname(f), name);
             break;
         }
         st_tensor *t = &f->tensors[f->n];
-        t->name = dupstr(name);
+        t->name = st_strdup(name);
         if (!t->name) {
-            rc = fail(err, errlen, "%s: out of memory", fname(f));
+            rc = st_fail(err, errlen, "%s: out of memory", fname(f));
             break;
         }
         f->n++;
@@ -168,13 +163,13 @@ int st_parse_header(st_file *f, const char *json, size_t len, uint64_t data_size
         const cJSON *sh = cJSON_GetObjectItemCaseSensitive(it, "shape");
         const cJSON *of = cJSON_GetObjectItemCaseSensitive(it, "data_offsets");
         if (!cJSON_IsString(dt) || st_dtype_parse(dt->valuestring, &t->dtype) != 0) {
-            rc = fail(err, errlen, "%s: tensor '%s': missing or unknown dtype%s%s%s", fname(f), name,
+            rc = st_fail(err, errlen, "%s: tensor '%s': missing or unknown dtype%s%s%s", fname(f), name,
                       cJSON_IsString(dt) ? " '" : "", cJSON_IsString(dt) ? dt->valuestring : "",
                       cJSON_IsString(dt) ? "'" : "");
             break;
         }
         if (!cJSON_IsArray(sh) || cJSON_GetArraySize(sh) > ST_MAX_DIMS) {
-            rc = fail(err, errlen, "%s: tensor '%s': shape is missing, not an array or has more than %d dims",
+            rc = st_fail(err, errlen, "%s: tensor '%s': shape is missing, not an array or has more than %d dims",
                       fname(f), name, ST_MAX_DIMS);
             break;
         }
@@ -185,12 +180,12 @@ int st_parse_header(st_file *f, const char *json, size_t len, uint64_t data_size
         cJSON_ArrayForEach(d, sh) {
             uint64_t v;
             if (json_uint(d, &v) != 0 || v > (uint64_t)INT64_MAX) {
-                rc = fail(err, errlen, "%s: tensor '%s': shape[%d] is not a non-negative integer", fname(f), name, k);
+                rc = st_fail(err, errlen, "%s: tensor '%s': shape[%d] is not a non-negative integer", fname(f), name, k);
                 break;
             }
             t->shape[k++] = (int64_t)v;
             if (v != 0 && numel > UINT64_MAX / v) {
-                rc = fail(err, errlen, "%s: tensor '%s': shape overflows", fname(f), name);
+                rc = st_fail(err, errlen, "%s: tensor '%s': shape overflows", fname(f), name);
                 break;
             }
             numel *= v;
@@ -198,17 +193,17 @@ int st_parse_header(st_file *f, const char *json, size_t len, uint64_t data_size
         if (rc)
             break;
         if (numel > (uint64_t)INT64_MAX / 8) {
-            rc = fail(err, errlen, "%s: tensor '%s': shape overflows", fname(f), name);
+            rc = st_fail(err, errlen, "%s: tensor '%s': shape overflows", fname(f), name);
             break;
         }
         t->numel = (int64_t)numel;
         if (!cJSON_IsArray(of) || cJSON_GetArraySize(of) != 2 || json_uint(cJSON_GetArrayItem(of, 0), &t->begin) != 0 ||
             json_uint(cJSON_GetArrayItem(of, 1), &t->end) != 0) {
-            rc = fail(err, errlen, "%s: tensor '%s': data_offsets is not a pair of non-negative integers", fname(f), name);
+            rc = st_fail(err, errlen, "%s: tensor '%s': data_offsets is not a pair of non-negative integers", fname(f), name);
             break;
         }
         if (t->begin > t->end || t->end > data_size) {
-            rc = fail(err, errlen,
+            rc = st_fail(err, errlen,
                       "%s: tensor '%s': data_offsets [%llu, %llu] out of range (data buffer is %llu bytes%s)",
                       fname(f), name, (unsigned long long)t->begin, (unsigned long long)t->end,
                       (unsigned long long)data_size, t->end > data_size ? "; file truncated?" : "");
@@ -216,7 +211,7 @@ int st_parse_header(st_file *f, const char *json, size_t len, uint64_t data_size
         }
         uint64_t need = numel * st_dtype_size(t->dtype);
         if (t->end - t->begin != need) {
-            rc = fail(err, errlen, "%s: tensor '%s': shape/size mismatch: %s with %llu elements needs %llu bytes, data_offsets span %llu",
+            rc = st_fail(err, errlen, "%s: tensor '%s': shape/size mismatch: %s with %llu elements needs %llu bytes, data_offsets span %llu",
                       fname(f), name, st_dtype_name(t->dtype), (unsigned long long)numel, (unsigned long long)need,
                       (unsigned long long)(t->end - t->begin));
             break;
@@ -231,7 +226,7 @@ int st_parse_header(st_file *f, const char *json, size_t len, uint64_t data_size
     st_tensor **ord = malloc((size_t)(f->n > 0 ? f->n : 1) * sizeof *ord);
     if (!ord) {
         free_tensors(f);
-        return fail(err, errlen, "%s: out of memory", fname(f));
+        return st_fail(err, errlen, "%s: out of memory", fname(f));
     }
     for (int i = 0; i < f->n; i++)
         ord[i] = &f->tensors[i];
@@ -239,23 +234,23 @@ int st_parse_header(st_file *f, const char *json, size_t len, uint64_t data_size
     uint64_t pos = 0;
     for (int i = 0; i < f->n && !rc; i++) {
         if (ord[i]->begin < pos)
-            rc = fail(err, errlen, "%s: tensor '%s': data_offsets [%llu, %llu] overlap tensor '%s'", fname(f),
+            rc = st_fail(err, errlen, "%s: tensor '%s': data_offsets [%llu, %llu] overlap tensor '%s'", fname(f),
                       ord[i]->name, (unsigned long long)ord[i]->begin, (unsigned long long)ord[i]->end, ord[i - 1]->name);
         else if (ord[i]->begin > pos)
-            rc = fail(err, errlen, "%s: tensor '%s': gap of %llu bytes before its data_offsets [%llu, %llu]", fname(f),
+            rc = st_fail(err, errlen, "%s: tensor '%s': gap of %llu bytes before its data_offsets [%llu, %llu]", fname(f),
                       ord[i]->name, (unsigned long long)(ord[i]->begin - pos), (unsigned long long)ord[i]->begin,
                       (unsigned long long)ord[i]->end);
         pos = ord[i]->end;
     }
     if (!rc && pos != data_size)
-        rc = fail(err, errlen, "%s: %s%s%s: %llu bytes after the last tensor's data (data buffer is %llu bytes)", fname(f),
+        rc = st_fail(err, errlen, "%s: %s%s%s: %llu bytes after the last tensor's data (data buffer is %llu bytes)", fname(f),
                   f->n ? "tensor '" : "no tensors", f->n ? ord[f->n - 1]->name : "", f->n ? "'" : "",
                   (unsigned long long)(data_size - pos), (unsigned long long)data_size);
     if (!rc) {
         qsort(ord, (size_t)f->n, sizeof *ord, cmp_name);
         for (int i = 1; i < f->n && !rc; i++)
             if (strcmp(ord[i]->name, ord[i - 1]->name) == 0)
-                rc = fail(err, errlen, "%s: tensor '%s': name appears twice in the header", fname(f), ord[i]->name);
+                rc = st_fail(err, errlen, "%s: tensor '%s': name appears twice in the header", fname(f), ord[i]->name);
     }
     free(ord);
     if (rc) {
@@ -270,39 +265,39 @@ int st_open(st_file *f, const char *path, char *err, size_t errlen)
     memset(f, 0, sizeof *f);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return st_fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
     struct stat stt;
     if (fstat(fd, &stt) != 0 || !S_ISREG(stt.st_mode)) {
         close(fd);
-        return fail(err, errlen, "%s: not a regular file", path);
+        return st_fail(err, errlen, "%s: not a regular file", path);
     }
     if (stt.st_size < 8) {
         close(fd);
-        return fail(err, errlen, "%s: truncated: %lld bytes, shorter than the 8-byte header length", path,
+        return st_fail(err, errlen, "%s: truncated: %lld bytes, shorter than the 8-byte header length", path,
                     (long long)stt.st_size);
     }
     size_t size = (size_t)stt.st_size;
     void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (map == MAP_FAILED)
-        return fail(err, errlen, "%s: cannot map: %s", path, strerror(errno));
+        return st_fail(err, errlen, "%s: cannot map: %s", path, strerror(errno));
     const unsigned char *p = map;
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--)
         hlen = (hlen << 8) | p[i];
     if (hlen > ST_MAX_HEADER || hlen > size - 8) {
         munmap(map, size);
-        return fail(err, errlen, "%s: header length %llu exceeds the file (%zu bytes) or the 100 MB limit; truncated or not safetensors",
+        return st_fail(err, errlen, "%s: header length %llu exceeds the file (%zu bytes) or the 100 MB limit; truncated or not safetensors",
                     path, (unsigned long long)hlen, size);
     }
     if (hlen < 2 || p[8] != '{') {
         munmap(map, size);
-        return fail(err, errlen, "%s: header does not start with '{'; not a safetensors file", path);
+        return st_fail(err, errlen, "%s: header does not start with '{'; not a safetensors file", path);
     }
-    f->path = dupstr(path);
+    f->path = st_strdup(path);
     if (!f->path) {
         munmap(map, size);
-        return fail(err, errlen, "%s: out of memory", path);
+        return st_fail(err, errlen, "%s: out of memory", path);
     }
     if (st_parse_header(f, (const char *)p + 8, (size_t)hlen, size - 8 - hlen, err, errlen) != 0) {
         free(f->path);
@@ -382,13 +377,13 @@ FILE *st_create_temp(const char *final_path, char **tmp_out, char *err, size_t e
     size_t n = strlen(final_path) + 16;
     char *tmp = malloc(n);
     if (!tmp) {
-        fail(err, errlen, "%s: out of memory", final_path);
+        st_fail(err, errlen, "%s: out of memory", final_path);
         return NULL;
     }
     snprintf(tmp, n, "%s.tmp.XXXXXX", final_path);
     int fd = mkstemp(tmp);
     if (fd < 0) {
-        fail(err, errlen, "%s: cannot create a temporary file: %s", final_path, strerror(errno));
+        st_fail(err, errlen, "%s: cannot create a temporary file: %s", final_path, strerror(errno));
         free(tmp);
         return NULL;
     }
@@ -398,7 +393,7 @@ FILE *st_create_temp(const char *final_path, char **tmp_out, char *err, size_t e
     }
     FILE *fp = fdopen(fd, "wb");
     if (!fp) {
-        fail(err, errlen, "%s: fdopen: %s", tmp, strerror(errno));
+        st_fail(err, errlen, "%s: fdopen: %s", tmp, strerror(errno));
         close(fd);
         unlink(tmp);
         free(tmp);
@@ -420,7 +415,7 @@ int st_write_temp_text(const char *final_path, const char *text, char **tmp_out,
     bad |= fflush(fp) != 0 || fsync(fileno(fp)) != 0;
     bad |= fclose(fp) != 0;
     if (bad) {
-        fail(err, errlen, "%s: write failed: %s", tmp, strerror(errno));
+        st_fail(err, errlen, "%s: write failed: %s", tmp, strerror(errno));
         unlink(tmp);
         st_forget_temp(tmp);
         free(tmp);
@@ -433,7 +428,7 @@ int st_write_temp_text(const char *final_path, const char *text, char **tmp_out,
 int st_commit_temp(const char *tmp, const char *final_path, char *err, size_t errlen)
 {
     if (rename(tmp, final_path) != 0)
-        return fail(err, errlen, "%s: cannot rename %s into place: %s", final_path, tmp, strerror(errno));
+        return st_fail(err, errlen, "%s: cannot rename %s into place: %s", final_path, tmp, strerror(errno));
     st_forget_temp(tmp);
     return 0;
 }
@@ -443,9 +438,9 @@ int st_commit_temp(const char *tmp, const char *final_path, char *err, size_t er
 int st_writer_init(st_writer *w, const char *final_path, char *err, size_t errlen)
 {
     memset(w, 0, sizeof *w);
-    w->final_path = dupstr(final_path);
+    w->final_path = st_strdup(final_path);
     if (!w->final_path)
-        return fail(err, errlen, "%s: out of memory", final_path);
+        return st_fail(err, errlen, "%s: out of memory", final_path);
     return 0;
 }
 
@@ -453,23 +448,23 @@ int st_writer_add(st_writer *w, const char *name, st_dtype dtype, int ndim, cons
                   size_t errlen)
 {
     if (w->begun || ndim < 0 || ndim > ST_MAX_DIMS)
-        return fail(err, errlen, "%s: tensor '%s': internal error adding tensor", w->final_path, name);
+        return st_fail(err, errlen, "%s: tensor '%s': internal error adding tensor", w->final_path, name);
     for (int i = 0; i < w->n; i++)
         if (strcmp(w->t[i].name, name) == 0)
-            return fail(err, errlen, "%s: tensor '%s': output name would appear twice", w->final_path, name);
+            return st_fail(err, errlen, "%s: tensor '%s': output name would appear twice", w->final_path, name);
     if (w->n == w->cap) {
         int cap = w->cap ? 2 * w->cap : 64;
         st_out_tensor *t = realloc(w->t, (size_t)cap * sizeof *t);
         if (!t)
-            return fail(err, errlen, "%s: out of memory", w->final_path);
+            return st_fail(err, errlen, "%s: out of memory", w->final_path);
         w->t = t;
         w->cap = cap;
     }
     st_out_tensor *t = &w->t[w->n];
     memset(t, 0, sizeof *t);
-    t->name = dupstr(name);
+    t->name = st_strdup(name);
     if (!t->name)
-        return fail(err, errlen, "%s: out of memory", w->final_path);
+        return st_fail(err, errlen, "%s: out of memory", w->final_path);
     t->dtype = dtype;
     t->ndim = ndim;
     uint64_t numel = 1;
@@ -504,7 +499,7 @@ int st_writer_begin(st_writer *w, char *err, size_t errlen)
 {
     cJSON *root = cJSON_CreateObject();
     if (!root)
-        return fail(err, errlen, "%s: out of memory", w->final_path);
+        return st_fail(err, errlen, "%s: out of memory", w->final_path);
     if (w->metadata)
         cJSON_AddItemToObject(root, "__metadata__", cJSON_Duplicate(w->metadata, 1));
     uint64_t off = 0;
@@ -523,7 +518,7 @@ int st_writer_begin(st_writer *w, char *err, size_t errlen)
     char *json = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
     if (!json)
-        return fail(err, errlen, "%s: out of memory building the header", w->final_path);
+        return st_fail(err, errlen, "%s: out of memory building the header", w->final_path);
     size_t len = strlen(json);
     size_t padded = (len + 7) & ~(size_t)7; /* keep the data buffer 8-byte aligned */
 
@@ -553,7 +548,7 @@ int st_writer_begin(st_writer *w, char *err, size_t errlen)
         bad = fputc(' ', w->fp) == EOF;
     free(json);
     if (bad)
-        return fail(err, errlen, "%s: write failed: %s", w->tmp_path, strerror(errno));
+        return st_fail(err, errlen, "%s: write failed: %s", w->tmp_path, strerror(errno));
     w->begun = 1;
     w->cur = 0;
     w->cur_written = 0;
@@ -565,12 +560,12 @@ int st_writer_begin(st_writer *w, char *err, size_t errlen)
 int st_writer_write(st_writer *w, const void *data, size_t len, char *err, size_t errlen)
 {
     if (!w->begun)
-        return fail(err, errlen, "%s: internal error: write before header", w->final_path);
+        return st_fail(err, errlen, "%s: internal error: write before header", w->final_path);
     if (w->cur >= w->n || w->cur_written + len > w->t[w->cur].nbytes)
-        return fail(err, errlen, "%s: tensor '%s': internal error: more data than declared", w->final_path,
+        return st_fail(err, errlen, "%s: tensor '%s': internal error: more data than declared", w->final_path,
                     w->cur < w->n ? w->t[w->cur].name : "?");
     if (len && fwrite(data, 1, len, w->fp) != len)
-        return fail(err, errlen, "%s: tensor '%s': write failed: %s", w->tmp_path, w->t[w->cur].name, strerror(errno));
+        return st_fail(err, errlen, "%s: tensor '%s': write failed: %s", w->tmp_path, w->t[w->cur].name, strerror(errno));
     w->cur_written += len;
     while (w->cur < w->n && w->cur_written == w->t[w->cur].nbytes) {
         w->cur++;
@@ -582,13 +577,13 @@ int st_writer_write(st_writer *w, const void *data, size_t len, char *err, size_
 int st_writer_finish(st_writer *w, char *err, size_t errlen)
 {
     if (!w->begun || w->cur != w->n)
-        return fail(err, errlen, "%s: tensor '%s': internal error: data incomplete", w->final_path,
+        return st_fail(err, errlen, "%s: tensor '%s': internal error: data incomplete", w->final_path,
                     w->cur < w->n ? w->t[w->cur].name : "?");
     int bad = fflush(w->fp) != 0 || fsync(fileno(w->fp)) != 0;
     bad |= fclose(w->fp) != 0;
     w->fp = NULL;
     if (bad)
-        return fail(err, errlen, "%s: write failed: %s", w->tmp_path, strerror(errno));
+        return st_fail(err, errlen, "%s: write failed: %s", w->tmp_path, strerror(errno));
     return 0;
 }
 

@@ -26,6 +26,15 @@ typedef enum st_dtype {
     ST_U32, ST_I32, ST_F32, ST_U64, ST_I64, ST_F64, ST_DTYPE_COUNT
 } st_dtype;
 
+/* Formats a one-line message into err (newlines in names become spaces) and returns -1. */
+int st_fail(char *err, size_t errlen, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* strdup for C11 (NULL when out of memory). */
+char *st_strdup(const char *s);
+
 const char *st_dtype_name(st_dtype d);
 size_t st_dtype_size(st_dtype d);
 /* Returns 0 and sets *out for a known name, -1 otherwise. */

@@ -108,7 +108,7 @@ static inline double dss_eval(double sxq, double sqq, double sxx, float alpha, u
  * loop-carried chain, which beats a comparison sort at that size; above it a stable merge sort
  * keeps the O(n log n) bound. Both give the same order: increasing key, equal keys in the
  * order they were appended. */
-#define DSS_RANK_MAX 48
+#define DSS_RANK_MAX 112
 
 static void order_merge(const double *key, int n, uint8_t *order)
 {
@@ -142,18 +142,25 @@ __attribute__((target("avx2"))) static void rank_avx2(double *key, int n, uint8_
     }
     for (int f = n; f < n + 3; f++)
         key[f] = INFINITY; /* never below or equal to a key inside the window */
+    /* rank(e) = #{f < e: key_f <= key_e} + #{f >= e: key_f < key_e}: whole chunks of four
+     * below e compare with <=, those from e on with <, the chunk holding e blends the two */
+    static const int64_t below[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
     for (int e = 0; e < n; e++) {
         const __m256d ke = _mm256_set1_pd(key[e]);
-        const __m256i ie = _mm256_set1_epi64x(e);
-        __m256i idx = _mm256_setr_epi64x(0, 1, 2, 3), acc = _mm256_setzero_si256();
-        for (int f = 0; f < n; f += 4) {
-            __m256d v = _mm256_loadu_pd(key + f);
-            __m256i lt = _mm256_castpd_si256(_mm256_cmp_pd(v, ke, _CMP_LT_OQ));
-            __m256i eq = _mm256_and_si256(_mm256_castpd_si256(_mm256_cmp_pd(v, ke, _CMP_EQ_OQ)),
-                                          _mm256_cmpgt_epi64(ie, idx));
-            acc = _mm256_sub_epi64(acc, _mm256_or_si256(lt, eq));
-            idx = _mm256_add_epi64(idx, _mm256_set1_epi64x(4));
+        const int e4 = e & ~3;
+        __m256i acc = _mm256_setzero_si256();
+        int f = 0;
+        for (; f < e4; f += 4)
+            acc = _mm256_sub_epi64(acc, _mm256_castpd_si256(_mm256_cmp_pd(_mm256_loadu_pd(key + f), ke, _CMP_LE_OQ)));
+        {
+            const __m256d v = _mm256_loadu_pd(key + f);
+            const __m256d m = _mm256_castsi256_pd(_mm256_loadu_si256((const __m256i *)(below + 4 - (e - e4))));
+            acc = _mm256_sub_epi64(acc, _mm256_castpd_si256(_mm256_blendv_pd(_mm256_cmp_pd(v, ke, _CMP_LT_OQ),
+                                                                              _mm256_cmp_pd(v, ke, _CMP_LE_OQ), m)));
+            f += 4;
         }
+        for (; f < n; f += 4)
+            acc = _mm256_sub_epi64(acc, _mm256_castpd_si256(_mm256_cmp_pd(_mm256_loadu_pd(key + f), ke, _CMP_LT_OQ)));
         __m128i s2 = _mm_add_epi64(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
         int r = (int)(_mm_cvtsi128_si64(s2) + _mm_extract_epi64(s2, 1));
         order[r] = (uint8_t)e;

@@ -459,14 +459,20 @@ NVFP4I_EVAL_TARGET static void cj_group_avx2(cj_arg *g, const float *x, int64_t 
         *loss += e[j];
     if (g->mode == PASS_EVAL)
         return;
+    /* Each lane's candidates other than its current byte, in order (lower neighbour first),
+     * packed to the front: a neighbour equal to the current byte is skipped anyway, so a
+     * second evaluation is needed only when some lane's scale moves past a byte boundary. */
     int any[2] = {0, 0};
     for (int j = 0; j < 8; j++) {
         uint8_t cj[2];
-        nc[j] = cj_candidates(a[j], alpha, sxq[j], sqq[j], cj);
-        cand[0][j] = nc[j] > 0 ? cj[0] : b[j];
-        cand[1][j] = nc[j] > 1 ? cj[1] : b[j];
-        any[0] |= cand[0][j] != b[j];
-        any[1] |= cand[1][j] != b[j];
+        int n = cj_candidates(a[j], alpha, sxq[j], sqq[j], cj), m = 0;
+        cand[0][j] = cand[1][j] = b[j];
+        for (int t = 0; t < n; t++)
+            if (cj[t] != b[j])
+                cand[m++][j] = cj[t];
+        nc[j] = m;
+        any[0] |= m > 0;
+        any[1] |= m > 1;
         best[j] = b[j];
     }
     for (int t = 0; t < 2; t++) {
@@ -474,7 +480,7 @@ NVFP4I_EVAL_TARGET static void cj_group_avx2(cj_arg *g, const float *x, int64_t 
             continue;
         nvfp4i_eval8(&in, a, cand[t], alpha, e2, s1, s2);
         for (int j = 0; j < 8; j++) {
-            if (t >= nc[j] || cand[t][j] == best[j])
+            if (t >= nc[j])
                 continue;
             if (e2[j] < e[j]) {
                 e[j] = e2[j];

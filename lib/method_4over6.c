@@ -223,11 +223,11 @@ FO6_TARGET static inline void fo6_tr8i(__m256i r[8])
 /* Eight blocks at a time, lanes = blocks, so each lane's error is summed in element order
  * exactly as fo6_error() does, with every rule of rounding.h applied lane by lane.
  * Preconditions: finite input, the reference error domain. */
-FO6_TARGET static void fo6_row_avx2(const fo6_params *p, const float *x, const float *h, int64_t ngroups,
-                                    uint8_t *codes_row, uint8_t *scales_row, int64_t *n4, int64_t *uf)
+FO6_TARGET __attribute__((always_inline)) static inline void
+fo6_row_core(const fo6_params *p, const float *x, const float *h, int64_t ngroups, uint8_t *codes_row,
+             uint8_t *scales_row, int64_t *n4, int64_t *uf, const int fast, const int rule)
 {
     const __m256 A = _mm256_set1_ps(p->A), sixm = _mm256_set1_ps(p->six_m), sdec = _mm256_set1_ps(p->s_dec);
-    const int fast = p->A >= 0x1p-100f && p->A <= 0x1p100f;
     const __m256 absm = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
     const __m256 signm = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u));
     for (int64_t g = 0; g < ngroups; g++) {
@@ -257,13 +257,13 @@ FO6_TARGET static void fo6_row_avx2(const fo6_params *p, const float *x, const f
         for (int i = 0; i < 16; i++) {
             __m256 ax = _mm256_and_ps(absm, r[i]), xs = _mm256_and_ps(signm, r[i]);
             sg[i] = _mm256_srli_epi32(_mm256_castps_si256(xs), 28);
-            __m256 t6 = fo6_cand(r[i], ax, xs, &l6, A, sixm, fast, p->rule, &c6[i]);
-            __m256 t4 = fo6_cand(r[i], ax, xs, &l4, A, sixm, fast, p->rule, &c4[i]);
+            __m256 t6 = fo6_cand(r[i], ax, xs, &l6, A, sixm, fast, rule, &c6[i]);
+            __m256 t4 = fo6_cand(r[i], ax, xs, &l4, A, sixm, fast, rule, &c4[i]);
             if (hg) {
                 t6 = _mm256_mul_ps(w[i], t6);
                 t4 = _mm256_mul_ps(w[i], t4);
             }
-            if (p->rule == NVFP4_RULE_ABSMAX) {
+            if (rule == NVFP4_RULE_ABSMAX) {
                 e6 = _mm256_max_ps(t6, e6);
                 e4 = _mm256_max_ps(t4, e4);
             } else {
@@ -297,6 +297,20 @@ FO6_TARGET static void fo6_row_avx2(const fo6_params *p, const float *x, const f
             _mm_storeu_si128((__m128i *)(void *)(codes_row + (g * 8 + b) * 8), blk);
         }
     }
+}
+
+/* fo6_row_core with the common cases (the fast reconstruction, the MSE rule) as constants, so
+ * the element loop carries no run-time switches; the same operations either way. */
+FO6_TARGET static void fo6_row_avx2(const fo6_params *p, const float *x, const float *h, int64_t ngroups,
+                                    uint8_t *codes_row, uint8_t *scales_row, int64_t *n4, int64_t *uf)
+{
+    const int fast = p->A >= 0x1p-100f && p->A <= 0x1p100f;
+    if (fast && p->rule == NVFP4_RULE_MSE && !h)
+        fo6_row_core(p, x, NULL, ngroups, codes_row, scales_row, n4, uf, 1, NVFP4_RULE_MSE);
+    else if (fast && p->rule == NVFP4_RULE_MSE)
+        fo6_row_core(p, x, h, ngroups, codes_row, scales_row, n4, uf, 1, NVFP4_RULE_MSE);
+    else
+        fo6_row_core(p, x, h, ngroups, codes_row, scales_row, n4, uf, fast, p->rule);
 }
 
 static int fo6_have_avx2(void) { return __builtin_cpu_supports("avx2"); }

@@ -122,6 +122,7 @@ NVFP4I_EVAL_TARGET static inline void nvfp4i_eval8(const nvfp4i_eval8_in *in, co
     const __m256 f = _mm256_loadu_ps(fv), inv = _mm256_loadu_ps(iv), al = _mm256_set1_ps(alpha);
     __m256d e0 = _mm256_setzero_pd(), e1 = _mm256_setzero_pd(), p0 = _mm256_setzero_pd(),
             p1 = _mm256_setzero_pd(), q0 = _mm256_setzero_pd(), q1 = _mm256_setzero_pd();
+    __m256 qf = _mm256_setzero_ps();
     for (int i = 0; i < 16; i++) {
         __m256 y = _mm256_mul_ps(in->x[i], inv);
         __m256 ay = _mm256_andnot_ps(sign, y);
@@ -147,9 +148,13 @@ NVFP4I_EVAL_TARGET static inline void nvfp4i_eval8(const nvfp4i_eval8_in *in, co
             e1 = _mm256_add_pd(e1, _mm256_mul_pd(du, du));
             p0 = _mm256_add_pd(p0, _mm256_mul_pd(xl, vl));
             p1 = _mm256_add_pd(p1, _mm256_mul_pd(xu, vu));
-            q0 = _mm256_add_pd(q0, _mm256_mul_pd(vl, vl));
-            q1 = _mm256_add_pd(q1, _mm256_mul_pd(vu, vu));
+            qf = _mm256_add_ps(qf, _mm256_mul_ps(v, v));
         }
+    }
+    if (!in->weighted) { /* Σv²: squares of E2M1 values and their partial sums (multiples of 1/4
+                          * up to 576) are exact in float32, so this is the float64 sum's value */
+        q0 = _mm256_cvtps_pd(_mm256_castps256_ps128(qf));
+        q1 = _mm256_cvtps_pd(_mm256_extractf128_ps(qf, 1));
     }
     _mm256_storeu_pd(err, e0);
     _mm256_storeu_pd(err + 4, e1);

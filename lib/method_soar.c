@@ -133,37 +133,48 @@ static void order_merge(const double *key, int n, uint8_t *order)
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 #define SOAR_AVX2 1
-/* rank_c four keys at a time; key[] has room for three padding entries past n, set here. */
+/* rank_c for eight keys at a time (two vectors of four), each key[f] broadcast against them:
+ * rank(e) = #{f < e: key_f <= key_e} + #{f >= e: key_f < key_e}, the f inside the group of
+ * eight blending the two comparisons by lane. key[] has room for seven padding entries past n,
+ * set here to +Inf: never below or equal to a key inside the window, and their own ranks are
+ * not stored. */
 __attribute__((target("avx2"))) static void rank_avx2(double *key, int n, uint8_t *order)
 {
     if (n > DSS_RANK_MAX) {
         order_merge(key, n, order);
         return;
     }
-    for (int f = n; f < n + 3; f++)
-        key[f] = INFINITY; /* never below or equal to a key inside the window */
-    /* rank(e) = #{f < e: key_f <= key_e} + #{f >= e: key_f < key_e}: whole chunks of four
-     * below e compare with <=, those from e on with <, the chunk holding e blends the two */
-    static const int64_t below[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
-    for (int e = 0; e < n; e++) {
-        const __m256d ke = _mm256_set1_pd(key[e]);
-        const int e4 = e & ~3;
-        __m256i acc = _mm256_setzero_si256();
+    static const int64_t above[16] = {0, 0, 0, 0, 0, 0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -1};
+    for (int f = n; f < n + 7; f++)
+        key[f] = INFINITY;
+    for (int e0 = 0; e0 < n; e0 += 8) {
+        const __m256d k0 = _mm256_loadu_pd(key + e0), k1 = _mm256_loadu_pd(key + e0 + 4);
+        __m256i a0 = _mm256_setzero_si256(), a1 = _mm256_setzero_si256();
         int f = 0;
-        for (; f < e4; f += 4)
-            acc = _mm256_sub_epi64(acc, _mm256_castpd_si256(_mm256_cmp_pd(_mm256_loadu_pd(key + f), ke, _CMP_LE_OQ)));
-        {
-            const __m256d v = _mm256_loadu_pd(key + f);
-            const __m256d m = _mm256_castsi256_pd(_mm256_loadu_si256((const __m256i *)(below + 4 - (e - e4))));
-            acc = _mm256_sub_epi64(acc, _mm256_castpd_si256(_mm256_blendv_pd(_mm256_cmp_pd(v, ke, _CMP_LT_OQ),
-                                                                              _mm256_cmp_pd(v, ke, _CMP_LE_OQ), m)));
-            f += 4;
+        for (; f < e0; f++) { /* f below every e of the group */
+            const __m256d v = _mm256_broadcast_sd(key + f);
+            a0 = _mm256_sub_epi64(a0, _mm256_castpd_si256(_mm256_cmp_pd(v, k0, _CMP_LE_OQ)));
+            a1 = _mm256_sub_epi64(a1, _mm256_castpd_si256(_mm256_cmp_pd(v, k1, _CMP_LE_OQ)));
         }
-        for (; f < n; f += 4)
-            acc = _mm256_sub_epi64(acc, _mm256_castpd_si256(_mm256_cmp_pd(_mm256_loadu_pd(key + f), ke, _CMP_LT_OQ)));
-        __m128i s2 = _mm_add_epi64(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
-        int r = (int)(_mm_cvtsi128_si64(s2) + _mm_extract_epi64(s2, 1));
-        order[r] = (uint8_t)e;
+        for (int d = 0; d < 8 && f < n; d++, f++) { /* lane l uses <= iff l > d */
+            const __m256d v = _mm256_broadcast_sd(key + f);
+            const __m256d m0 = _mm256_castsi256_pd(_mm256_loadu_si256((const __m256i *)(above + 7 - d)));
+            const __m256d m1 = _mm256_castsi256_pd(_mm256_loadu_si256((const __m256i *)(above + 11 - d)));
+            a0 = _mm256_sub_epi64(a0, _mm256_castpd_si256(_mm256_blendv_pd(
+                                          _mm256_cmp_pd(v, k0, _CMP_LT_OQ), _mm256_cmp_pd(v, k0, _CMP_LE_OQ), m0)));
+            a1 = _mm256_sub_epi64(a1, _mm256_castpd_si256(_mm256_blendv_pd(
+                                          _mm256_cmp_pd(v, k1, _CMP_LT_OQ), _mm256_cmp_pd(v, k1, _CMP_LE_OQ), m1)));
+        }
+        for (; f < n; f++) { /* f above every e of the group */
+            const __m256d v = _mm256_broadcast_sd(key + f);
+            a0 = _mm256_sub_epi64(a0, _mm256_castpd_si256(_mm256_cmp_pd(v, k0, _CMP_LT_OQ)));
+            a1 = _mm256_sub_epi64(a1, _mm256_castpd_si256(_mm256_cmp_pd(v, k1, _CMP_LT_OQ)));
+        }
+        int64_t r[8];
+        _mm256_storeu_si256((__m256i *)(void *)r, a0);
+        _mm256_storeu_si256((__m256i *)(void *)(r + 4), a1);
+        for (int l = 0; l < 8 && e0 + l < n; l++)
+            order[r[l]] = (uint8_t)(e0 + l);
     }
 }
 static int soar_have_avx2(void) { return __builtin_cpu_supports("avx2"); }
@@ -209,7 +220,7 @@ __attribute__((always_inline)) static inline uint8_t dss_core(const float *x, co
         return start;
 
     double ax[16], rax[16], w[16], sxx = 0.0, sxq = 0.0, sqq = 0.0;
-    double key[16 * 7 + 4], d1[16 * 7], d2[16 * 7];
+    double key[16 * 7 + 8], d1[16 * 7], d2[16 * 7];
     uint8_t order[16 * 7];
     int n = 0;
     const double u_lo = 6.0 / (whi * (double)a), u_hi = 6.0 / (wlo * (double)a);

@@ -90,6 +90,9 @@ NVFP4I_EVAL_TARGET static inline __m256i nvfp4i_e2m1_mag8(__m256 y)
 /* Eight blocks transposed once (lanes = blocks), scored for any number of candidate bytes. */
 typedef struct {
     __m256 x[16], w[16];
+    __m256d xd[32];  /* x as float64, element i's lanes 0-3 in [2i], 4-7 in [2i+1] */
+    __m256d wd[32];  /* w as float64 (weighted only) */
+    __m256d wxd[32]; /* RN64(w·x), the first product of Σ w·x·v (weighted only) */
     int weighted;
 } nvfp4i_eval8_in;
 
@@ -106,6 +109,17 @@ NVFP4I_EVAL_TARGET static inline void nvfp4i_eval8_load(nvfp4i_eval8_in *in, con
         }
     }
     in->weighted = h != NULL;
+    /* the conversions every candidate would repeat, once (the same values, so the same bits) */
+    for (int i = 0; i < 16; i++) {
+        in->xd[2 * i] = _mm256_cvtps_pd(_mm256_castps256_ps128(in->x[i]));
+        in->xd[2 * i + 1] = _mm256_cvtps_pd(_mm256_extractf128_ps(in->x[i], 1));
+        if (h) {
+            in->wd[2 * i] = _mm256_cvtps_pd(_mm256_castps256_ps128(in->w[i]));
+            in->wd[2 * i + 1] = _mm256_cvtps_pd(_mm256_extractf128_ps(in->w[i], 1));
+            in->wxd[2 * i] = _mm256_mul_pd(in->wd[2 * i], in->xd[2 * i]);
+            in->wxd[2 * i + 1] = _mm256_mul_pd(in->wd[2 * i + 1], in->xd[2 * i + 1]);
+        }
+    }
 }
 
 /* nvfp4i_eval_block's sums for the eight blocks with bytes b[8] (amaxes a[8]); finite input. */
@@ -129,18 +143,16 @@ NVFP4I_EVAL_TARGET static inline void nvfp4i_eval8(const nvfp4i_eval8_in *in, co
         __m256i m = nvfp4i_e2m1_mag8(ay);
         __m256 v = _mm256_or_ps(_mm256_permutevar8x32_ps(tab, m), _mm256_and_ps(sign, y));
         __m256 xh = _mm256_mul_ps(_mm256_mul_ps(v, f), al);
-        __m256d xl = _mm256_cvtps_pd(_mm256_castps256_ps128(in->x[i]));
-        __m256d xu = _mm256_cvtps_pd(_mm256_extractf128_ps(in->x[i], 1));
+        const __m256d xl = in->xd[2 * i], xu = in->xd[2 * i + 1];
         __m256d vl = _mm256_cvtps_pd(_mm256_castps256_ps128(v)), vu = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
         __m256d dl = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(xh)), xl);
         __m256d du = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(xh, 1)), xu);
         if (in->weighted) {
-            __m256d wl = _mm256_cvtps_pd(_mm256_castps256_ps128(in->w[i]));
-            __m256d wu = _mm256_cvtps_pd(_mm256_extractf128_ps(in->w[i], 1));
+            const __m256d wl = in->wd[2 * i], wu = in->wd[2 * i + 1];
             e0 = _mm256_add_pd(e0, _mm256_mul_pd(_mm256_mul_pd(wl, dl), dl));
             e1 = _mm256_add_pd(e1, _mm256_mul_pd(_mm256_mul_pd(wu, du), du));
-            p0 = _mm256_add_pd(p0, _mm256_mul_pd(_mm256_mul_pd(wl, xl), vl));
-            p1 = _mm256_add_pd(p1, _mm256_mul_pd(_mm256_mul_pd(wu, xu), vu));
+            p0 = _mm256_add_pd(p0, _mm256_mul_pd(in->wxd[2 * i], vl));
+            p1 = _mm256_add_pd(p1, _mm256_mul_pd(in->wxd[2 * i + 1], vu));
             q0 = _mm256_add_pd(q0, _mm256_mul_pd(_mm256_mul_pd(wl, vl), vl));
             q1 = _mm256_add_pd(q1, _mm256_mul_pd(_mm256_mul_pd(wu, vu), vu));
         } else { /* w = 1: 1·d is d exactly */

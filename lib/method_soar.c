@@ -209,15 +209,16 @@ static void rank_c(double *key, int n, uint8_t *order)
     }
 }
 
-/* The search proper, given the start block: its byte, its decoded error es and its codes
- * (already in codes, replaced only if the search wins). */
-__attribute__((always_inline)) static inline uint8_t dss_core(const float *x, const float *h, float a, float alpha,
-                                                              uint8_t start, double es, double wlo, double whi,
-                                                              uint8_t *codes, rank_fn rank)
+/* The search proper, given the start block's decoded error es: returns 1 with the winning code
+ * set in c2 and its byte in *bb when some code set's closed-form error beats es, else 0. The
+ * caller confirms the winner by its decoded error (dss_core, or eight at a time in
+ * dss_group_avx2). */
+__attribute__((always_inline)) static inline int dss_find(const float *x, const float *h, float a, float alpha,
+                                                          uint8_t start, double es, double wlo, double whi,
+                                                          uint8_t *c2, uint8_t *bb_out, rank_fn rank)
 {
-    uint8_t c2[16];
     if (a == 0.0f || es == 0.0)
-        return start;
+        return 0;
 
     double ax[16], rax[16], w[16], sxx = 0.0, sxq = 0.0, sqq = 0.0;
     double key[16 * 7 + 8], d1[16 * 7], d2[16 * 7];
@@ -267,7 +268,7 @@ __attribute__((always_inline)) static inline uint8_t dss_core(const float *x, co
         }
     }
     if (p_best < 0.0)
-        return start;
+        return 0;
     /* the codes of the best interval (p_best, next breakpoint) */
     for (int i = 0; i < 16; i++) {
         if (!nvfp4i_isfinite(x[i])) {
@@ -277,7 +278,20 @@ __attribute__((always_inline)) static inline uint8_t dss_core(const float *x, co
         int k = ax[i] > 0.0 ? dss_count(rax[i], p_best) : 0;
         c2[i] = (uint8_t)(k | ((nvfp4i_f2u(x[i]) >> 28) & 0x8u));
     }
-    /* the closed form is exact arithmetic; the decoded error decides */
+    *bb_out = bb;
+    return 1;
+}
+
+/* The search with the start block (its byte, decoded error es and codes, already in codes and
+ * replaced only if the search wins): the closed form is exact arithmetic, the decoded error
+ * decides. */
+__attribute__((always_inline)) static inline uint8_t dss_core(const float *x, const float *h, float a, float alpha,
+                                                              uint8_t start, double es, double wlo, double whi,
+                                                              uint8_t *codes, rank_fn rank)
+{
+    uint8_t c2[16], bb;
+    if (!dss_find(x, h, a, alpha, start, es, wlo, whi, c2, &bb, rank))
+        return start;
     double e_dss = blk_err(x, h, c2, nvfp4i_e4m3_to_float(bb), alpha);
     if (e_dss < es) {
         memcpy(codes, c2, sizeof c2);
@@ -298,6 +312,13 @@ __attribute__((target("avx2"))) static uint8_t dss_search_avx2(const float *x, c
                                                                uint8_t *codes)
 {
     return dss_core(x, h, a, alpha, start, es, wlo, whi, codes, rank_avx2);
+}
+
+__attribute__((target("avx2"))) static int dss_find_avx2(const float *x, const float *h, float a, float alpha,
+                                                         uint8_t start, double es, double wlo, double whi,
+                                                         uint8_t *c2, uint8_t *bb)
+{
+    return dss_find(x, h, a, alpha, start, es, wlo, whi, c2, bb, rank_avx2);
 }
 #endif
 
@@ -338,6 +359,8 @@ NVFP4I_EVAL_TARGET static void dss_group_avx2(const float *x, const float *h, co
         two |= s2[j] != s1[j];
     if (two)
         nvfp4i_eval8(&in, a, s2, alpha, e2, t1, t2);
+    uint8_t c2[128], b2[8];
+    int found[8], any = 0;
     for (int j = 0; j < 8; j++) {
         uint8_t start = s1[j];
         double es = e1[j];
@@ -345,11 +368,28 @@ NVFP4I_EVAL_TARGET static void dss_group_avx2(const float *x, const float *h, co
             start = s2[j];
             es = e2[j];
         }
+        e1[j] = es;
+        bytes[j] = start;
         const float *xb = x + j * 16;
         const float inv = nvfp4i_block_inv(a[j], nvfp4i_e4m3_to_float(start), alpha);
         for (int i = 0; i < 16; i++)
             codes[j * 16 + i] = nvfp4i_encode(xb[i], inv);
-        bytes[j] = dss_search_avx2(xb, h ? h + j * 16 : NULL, a[j], alpha, start, es, wlo, whi, codes + j * 16);
+        found[j] = dss_find_avx2(xb, h ? h + j * 16 : NULL, a[j], alpha, start, es, wlo, whi, c2 + j * 16, b2 + j);
+        if (!found[j]) { /* any valid block for the lane; its error is not used */
+            memcpy(c2 + j * 16, codes + j * 16, 16);
+            b2[j] = start;
+        }
+        any |= found[j];
+    }
+    if (!any)
+        return;
+    /* the winners' decoded errors, eight lanes at once, summed as blk_err sums them */
+    nvfp4i_err8_codes(&in, c2, b2, alpha, e2);
+    for (int j = 0; j < 8; j++) {
+        if (found[j] && e2[j] < e1[j]) {
+            memcpy(codes + j * 16, c2 + j * 16, 16);
+            bytes[j] = b2[j];
+        }
     }
 }
 #define DSS_GROUPS 1

@@ -101,7 +101,7 @@ static nvfp4_status expect_float(int32_t key, double v)
     case NVFP4_R_WARMUP: ok = v >= 0.0 && v <= 1.0; break;
     case NVFP4_R_ADAM_BETA1:
     case NVFP4_R_ADAM_BETA2: ok = v >= 0.0 && v < 1.0; break;
-    case NVFP4_R_ADAM_EPS: ok = v > 0.0 && v <= 1.0; break;
+    case NVFP4_R_ADAM_EPS: ok = v > 0.0 && v <= 1e6; break;
     default: ok = v >= 0.0 && v <= 100.0; break; /* damping */
     }
     return ok ? NVFP4_OK : NVFP4_ERR_INVALID_VALUE;
@@ -134,7 +134,7 @@ static void set_param(nvfp4_rounder *r, fz_in *in)
         FZ_CHECK(s == want, "rounder set_int(%d, %lld) = %d, documented %d", key, (long long)v, s, want);
     } else {
         static const double vals[] = {0.0, -0.0, 1e-9, 0.01, 0.5, 0.9, 0.999, 1.0, 2.0, 20.0, 100.0, 100.5, 1000.0,
-                                      1000.5, 1e9, 2e9, -1.0, 1e-300, 5e-324};
+                                      1000.5, 1e6, 1.000001e6, 1e9, 2e9, -1.0, 1e-300, 5e-324};
         uint8_t vs = fz_u8(in);
         double v = vs < 230 ? vals[vs % (sizeof vals / sizeof vals[0])]
                    : vs < 240 ? fz_bits_d(0x7FF8000000000000ull)

@@ -7,11 +7,18 @@ static nvfp4_status cpu_run_method(nvfp4i_job *job, const nvfp4i_method *m, nvfp
 {
     nvfp4_context *ctx = job->ctx;
     const nvfp4_quantizer *q = job->q;
-    float amax;
-    int64_t nonfinite;
-    nvfp4_status s = nvfp4i_tensor_amax(ctx, &job->src, &amax, &nonfinite);
-    if (s)
-        return s;
+    float amax = 0.0f;
+    int64_t nonfinite = 0;
+    /* Pass 1 (amax and the NaN/Inf count) is skipped when nothing reads it: MAX with a
+     * caller-supplied global scale (or MXFP4), the saturate policy and no statistics. MAX's row
+     * paths then meet NaN/Inf block by block and convert them as SPEC §1 says. */
+    int one_pass = m == &nvfp4i_method_max && q->nonfinite == NVFP4_NONFINITE_SATURATE && !job->want_stats &&
+                   (q->global_scale > 0.0 || job->block == NVFP4I_BLOCK_MXFP4);
+    if (!one_pass) {
+        nvfp4_status s = nvfp4i_tensor_amax(ctx, &job->src, &amax, &nonfinite);
+        if (s)
+            return s;
+    }
     if (nonfinite && q->nonfinite == NVFP4_NONFINITE_STRICT)
         return nvfp4i_fail(ctx, NVFP4_ERR_NONFINITE, "input holds %lld NaN/Inf values (strict policy)",
                            (long long)nonfinite);

@@ -117,7 +117,8 @@ typedef struct nvfp4i_job {
     float s_enc, s_dec;    /* global scales (SPEC §3) */
     const float *h;        /* importance weights, zero-padded to `padded` entries, or NULL */
     int want_stats;
-    int64_t nonfinite;     /* NaN/Inf values in the source (always 0 under the strict policy) */
+    int64_t nonfinite;     /* NaN/Inf values in the source (always 0 under the strict policy; 0 and
+                              amax 0 also when the backend skipped pass 1: MAX with a given scale) */
     /* outputs: codes packed [rows, nblk·block/2]; scales LINEAR [rows, nblk] */
     uint8_t *codes;
     uint8_t *scales;
@@ -197,10 +198,12 @@ static inline float nvfp4i_block_amax(const float *x, int n)
     }
     return nvfp4i_u2f(m);
 }
-/* AVX2 fast path of MAX (max_avx2.c): nblk a multiple of 8, finite input, exact recipe.
- * Returns the count of underflowed blocks. Call only when nvfp4i_have_avx2() is 1. */
+/* AVX2 fast path of MAX (max_avx2.c): nblk a multiple of 8, exact recipe. Returns the number of
+ * blocks done (a multiple of 8), stopping before the first group of 8 blocks that holds NaN/Inf;
+ * adds underflowed blocks to *underflow. Call only when nvfp4i_have_avx2() is 1. */
 int nvfp4i_have_avx2(void);
-int64_t nvfp4i_max_row_avx2(const float *x, int64_t nblk, float pre, float s_dec, uint8_t *codes, uint8_t *scales);
+int64_t nvfp4i_max_row_avx2(const float *x, int64_t nblk, float pre, float s_dec, uint8_t *codes, uint8_t *scales,
+                            int64_t *underflow);
 /* Adds the SSE, Σx² and block count of blocks [k0, k1) of a finished row (packed codes and
  * stored scale bytes) to st: the statistics of methods that write rows directly. */
 void nvfp4i_row_stats(const nvfp4i_job *job, const float *x, const uint8_t *codes_row, const uint8_t *scales_row,

@@ -4,8 +4,9 @@
  * single operations (products, one division), the same E4M3 rounding on bit patterns and the
  * same E2M1 thresholds (">" where a tie rounds down to the even code, ">=" where it rounds up).
  * It is chosen at run time when the CPU has AVX2; tests/test_max_simd.c holds it bit-identical
- * to the scalar path. Preconditions (checked by the caller): NVFP4 format, exact recipe, every
- * input finite (the strict policy, or no NaN/Inf met), nblk a multiple of 8.
+ * to the scalar path. Preconditions (checked by the caller): NVFP4 format, exact recipe, nblk a
+ * multiple of 8. A group of 8 blocks holding NaN/Inf stops the kernel (the caller's scalar path
+ * handles that group), so the kernel also serves a single pass that never counted them.
  */
 #include "internal.h"
 
@@ -92,11 +93,11 @@ NVFP4I_AVX2 static inline void pack16(__m256i lo, __m256i hi, uint8_t *out)
 }
 
 NVFP4I_AVX2 int64_t nvfp4i_max_row_avx2(const float *x, int64_t nblk, float pre, float s_dec, uint8_t *codes,
-                                        uint8_t *scales)
+                                        uint8_t *scales, int64_t *underflow)
 {
     const __m256i absmask = _mm256_set1_epi32(0x7FFFFFFF);
-    int64_t underflow = 0;
-    for (int64_t g = 0; g < nblk; g += 8) {
+    int64_t g;
+    for (g = 0; g < nblk; g += 8) {
         const float *xg = x + g * 16;
         __m256i m[8];
         for (int b = 0; b < 8; b++) {
@@ -104,7 +105,10 @@ NVFP4I_AVX2 int64_t nvfp4i_max_row_avx2(const float *x, int64_t nblk, float pre,
             __m256i v1 = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(const void *)(xg + b * 16 + 8)), absmask);
             m[b] = _mm256_max_epu32(v0, v1);
         }
-        __m256 amax = _mm256_castsi256_ps(hmax8(m));
+        __m256i abits = hmax8(m);
+        if (_mm256_movemask_epi8(_mm256_cmpgt_epi32(abits, _mm256_set1_epi32(0x7F7FFFFF))))
+            break; /* NaN/Inf in this group: the scalar path takes it */
+        __m256 amax = _mm256_castsi256_ps(abits);
         __m256i code = e4m3_pos8(_mm256_mul_ps(amax, _mm256_set1_ps(pre)));
         __m256 sv = e4m3_val8(code);
         __m256 inv = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_mul_ps(sv, _mm256_set1_ps(s_dec)));
@@ -114,7 +118,7 @@ NVFP4I_AVX2 int64_t nvfp4i_max_row_avx2(const float *x, int64_t nblk, float pre,
         inv = _mm256_andnot_ps(zero, inv);
         __m256 uf = _mm256_andnot_ps(_mm256_cmp_ps(amax, _mm256_setzero_ps(), _CMP_EQ_OQ),
                                      _mm256_cmp_ps(sv, _mm256_setzero_ps(), _CMP_EQ_OQ));
-        underflow += __builtin_popcount((unsigned)_mm256_movemask_ps(uf));
+        *underflow += __builtin_popcount((unsigned)_mm256_movemask_ps(uf));
         __m128i sb = _mm_packus_epi32(_mm256_castsi256_si128(code), _mm256_extracti128_si256(code, 1));
         _mm_storel_epi64((__m128i *)(void *)(scales + g), _mm_packus_epi16(sb, sb));
         for (int b = 0; b < 8; b++) {
@@ -124,17 +128,18 @@ NVFP4I_AVX2 int64_t nvfp4i_max_row_avx2(const float *x, int64_t nblk, float pre,
             pack16(c0, c1, codes + (g + b) * 8);
         }
     }
-    return underflow;
+    return g;
 }
 
 #else
 
 int nvfp4i_have_avx2(void) { return 0; }
 
-int64_t nvfp4i_max_row_avx2(const float *x, int64_t nblk, float pre, float s_dec, uint8_t *codes, uint8_t *scales)
+int64_t nvfp4i_max_row_avx2(const float *x, int64_t nblk, float pre, float s_dec, uint8_t *codes, uint8_t *scales,
+                            int64_t *underflow)
 {
-    (void)x, (void)nblk, (void)pre, (void)s_dec, (void)codes, (void)scales;
-    return 0;
+    (void)x, (void)nblk, (void)pre, (void)s_dec, (void)codes, (void)scales, (void)underflow;
+    return 0; /* no blocks done: the scalar path does them all */
 }
 
 #endif

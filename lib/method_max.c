@@ -89,9 +89,18 @@ static void max_row(const nvfp4i_job *job, const float *x, uint8_t *codes_row, u
     }
     const float pre = nvfp4i_max_pre(job->s_enc), s_dec = job->s_dec;
     int64_t uf = 0, k0 = 0;
-    if (job->nonfinite == 0 && nblk >= 8 && nvfp4i_have_avx2()) {
+    if (nblk >= 8 && nvfp4i_have_avx2()) {
         k0 = nblk & ~(int64_t)7;
-        uf += nvfp4i_max_row_avx2(x, k0, pre, s_dec, codes_row, scales_row);
+        for (int64_t k = 0; k < k0;) {
+            k += nvfp4i_max_row_avx2(x + k * 16, k0 - k, pre, s_dec, codes_row + k * 8, scales_row + k, &uf);
+            /* a group holding NaN/Inf (saturate policy) goes through the scalar rules */
+            for (int64_t end = k + 8; k < k0 && k < end; k++) {
+                int u = 0;
+                scales_row[k] = max_block_exact(x + k * 16, 16, nvfp4i_block_amax(x + k * 16, 16), pre, s_dec, c, &u);
+                nvfp4i_pack(c, 16, codes_row + k * 8);
+                uf += u;
+            }
+        }
         if (job->want_stats)
             nvfp4i_row_stats(job, x, codes_row, scales_row, 0, k0, st);
     }

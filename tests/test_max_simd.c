@@ -59,7 +59,8 @@ static void compare_rows(const float *x, int64_t nblk, float s_enc, float s_dec)
     int64_t uf1 = 0;
     float pre = nvfp4i_max_pre(s_enc);
     scalar_row(x, nblk, pre, s_dec, c1, s1, &uf1);
-    int64_t uf2 = nvfp4i_max_row_avx2(x, nblk, pre, s_dec, c2, s2);
+    int64_t uf2 = 0;
+    assert_int_equal(nvfp4i_max_row_avx2(x, nblk, pre, s_dec, c2, s2, &uf2), nblk);
     assert_memory_equal(s1, s2, (size_t)nblk);
     assert_memory_equal(c1, c2, (size_t)nblk * 8);
     assert_int_equal(uf1, uf2);
@@ -114,11 +115,57 @@ static void test_ties(void **state)
     compare_rows(x, 8, 1.0f, 1.0f);
 }
 
+/* Rows with NaN/Inf (saturate policy): the kernel stops before the first group that holds one,
+ * and the public single-pass path (given global scale, saturate) equals the scalar rules. */
+static void test_nonfinite_groups(void **state)
+{
+    (void)state;
+    if (!nvfp4i_have_avx2())
+        skip();
+    enum { NB = 64, C = NB * 16, R = 3 };
+    static float x[R * C];
+    static uint8_t c1[R * C / 2], c2[R * C / 2], s1[R * NB], s2[R * NB];
+    nvfp4_context *ctx;
+    nvfp4_quantizer *q;
+    assert_int_equal(nvfp4_context_create(&ctx, NVFP4_BACKEND_CPU), NVFP4_OK);
+    assert_int_equal(nvfp4_quantizer_create(&q, NVFP4_METHOD_MAX), NVFP4_OK);
+    assert_int_equal(nvfp4_quantizer_set_int(q, NVFP4_Q_NONFINITE, NVFP4_NONFINITE_SATURATE), NVFP4_OK);
+    for (int it = 0; it < 200; it++) {
+        for (int i = 0; i < R * C; i++)
+            x[i] = rnd((int)(next_u32() % 20) - 10, 6);
+        int nbad = (int)(next_u32() % 4);
+        int first = C;
+        for (int j = 0; j < nbad; j++) {
+            int i = (int)(next_u32() % (R * C));
+            uint32_t kind = next_u32() % 3;
+            x[i] = kind == 0 ? INFINITY : kind == 1 ? -INFINITY : NAN;
+            if (i < C && i < first)
+                first = i;
+        }
+        float g = ldexpf(1.0f, (int)(next_u32() % 20) - 12);
+        float s_enc = fminf(1.0f / g, NVFP4I_FLT_MAX);
+        int64_t uf = 0;
+        int64_t done = nvfp4i_max_row_avx2(x, NB, nvfp4i_max_pre(s_enc), g, c2, s2, &uf);
+        assert_int_equal(done, (first / 128) * 8); /* stops at the group of the first NaN/Inf */
+        for (int r = 0; r < R; r++)
+            scalar_row(x + r * C, NB, nvfp4i_max_pre(s_enc), g, c1 + r * C / 2, s1 + r * NB, &uf);
+        float gs = 0.0f;
+        assert_int_equal(nvfp4_quantizer_set_float(q, NVFP4_Q_GLOBAL_SCALE, g), NVFP4_OK);
+        assert_int_equal(nvfp4_quantize(ctx, q, NVFP4_DTYPE_F32, x, R, C, C, c2, s2, &gs), NVFP4_OK);
+        assert_true(gs == g);
+        assert_memory_equal(s1, s2, sizeof s1);
+        assert_memory_equal(c1, c2, sizeof c1);
+    }
+    nvfp4_quantizer_destroy(q);
+    nvfp4_context_destroy(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_random_rows),
         cmocka_unit_test(test_ties),
+        cmocka_unit_test(test_nonfinite_groups),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,7 +2,7 @@
  *
  * This is the same arithmetic as the scalar rules in rounding.h, lane by lane: the same IEEE
  * single operations (products, one division), the same E4M3 rounding on bit patterns and the
- * same E2M1 thresholds (">" where a tie rounds down to the even code, ">=" where it rounds up).
+ * same arithmetic form of the E2M1 rule (nvfp4i_e2m1_code_nonnan).
  * It is chosen at run time when the CPU has AVX2; tests/test_max_simd.c holds it bit-identical
  * to the scalar path. Preconditions (checked by the caller): NVFP4 format, exact recipe, nblk a
  * multiple of 8. A group of 8 blocks holding NaN/Inf stops the kernel (the caller's scalar path
@@ -59,20 +59,23 @@ NVFP4I_AVX2 static inline __m256 e4m3_val8(__m256i c)
     return _mm256_blendv_ps(_mm256_castsi256_ps(nb), sv, _mm256_castsi256_ps(isub));
 }
 
-/* E2M1 codes (int32 lanes) of x·inv: nvfp4i_e2m1_from_float per lane, for finite x. */
+/* E2M1 codes (int32 lanes) of x·inv: nvfp4i_e2m1_code_nonnan per lane (x finite, so x·inv is not
+ * NaN), in the same arithmetic form as rounding.h: below 1, RNE(2|y|) read off RN32(|y| + 2^22);
+ * from 1 up, one mantissa bit kept with RNE on the bits, saturated at code 7. */
 NVFP4I_AVX2 static inline __m256i e2m1_8(__m256 x, __m256 inv)
 {
     const __m256 signmask = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u));
     __m256 y = _mm256_mul_ps(x, inv);
     __m256 a = _mm256_andnot_ps(signmask, y);
-    __m256i m = _mm256_castps_si256(_mm256_cmp_ps(a, _mm256_set1_ps(0.25f), _CMP_GT_OQ));
-    m = _mm256_add_epi32(m, _mm256_castps_si256(_mm256_cmp_ps(a, _mm256_set1_ps(0.75f), _CMP_GE_OQ)));
-    m = _mm256_add_epi32(m, _mm256_castps_si256(_mm256_cmp_ps(a, _mm256_set1_ps(1.25f), _CMP_GT_OQ)));
-    m = _mm256_add_epi32(m, _mm256_castps_si256(_mm256_cmp_ps(a, _mm256_set1_ps(1.75f), _CMP_GE_OQ)));
-    m = _mm256_add_epi32(m, _mm256_castps_si256(_mm256_cmp_ps(a, _mm256_set1_ps(2.5f), _CMP_GT_OQ)));
-    m = _mm256_add_epi32(m, _mm256_castps_si256(_mm256_cmp_ps(a, _mm256_set1_ps(3.5f), _CMP_GE_OQ)));
-    m = _mm256_add_epi32(m, _mm256_castps_si256(_mm256_cmp_ps(a, _mm256_set1_ps(5.0f), _CMP_GT_OQ)));
-    m = _mm256_sub_epi32(_mm256_setzero_si256(), m); /* masks are −1: negate the sum */
+    __m256i au = _mm256_castps_si256(a);
+    __m256i lo = _mm256_sub_epi32(_mm256_castps_si256(_mm256_add_ps(a, _mm256_set1_ps(4194304.0f))),
+                                  _mm256_set1_epi32(0x4A800000));
+    __m256i r = _mm256_add_epi32(_mm256_add_epi32(au, _mm256_set1_epi32(0x1FFFFF)),
+                                 _mm256_and_si256(_mm256_srli_epi32(au, 22), _mm256_set1_epi32(1)));
+    __m256i hi = _mm256_min_epu32(_mm256_sub_epi32(_mm256_srli_epi32(r, 22), _mm256_set1_epi32(252)),
+                                  _mm256_set1_epi32(7));
+    __m256i below1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(0x3F800000), au);
+    __m256i m = _mm256_blendv_epi8(hi, lo, below1);
     __m256i sign = _mm256_and_si256(_mm256_srli_epi32(_mm256_castps_si256(y), 28), _mm256_set1_epi32(8));
     return _mm256_or_si256(m, sign);
 }

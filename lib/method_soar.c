@@ -371,24 +371,24 @@ NVFP4I_EVAL_TARGET static void dss_group_avx2(const float *x, const float *h, co
         e1[j] = es;
         bytes[j] = start;
         const float *xb = x + j * 16;
-        const float inv = nvfp4i_block_inv(a[j], nvfp4i_e4m3_to_float(start), alpha);
-        for (int i = 0; i < 16; i++)
-            codes[j * 16 + i] = nvfp4i_encode(xb[i], inv);
         found[j] = dss_find_avx2(xb, h ? h + j * 16 : NULL, a[j], alpha, start, es, wlo, whi, c2 + j * 16, b2 + j);
         if (!found[j]) { /* any valid block for the lane; its error is not used */
-            memcpy(c2 + j * 16, codes + j * 16, 16);
+            memset(c2 + j * 16, 0, 16);
             b2[j] = start;
         }
         any |= found[j];
     }
-    if (!any)
-        return;
     /* the winners' decoded errors, eight lanes at once, summed as blk_err sums them */
-    nvfp4i_err8_codes(&in, c2, b2, alpha, e2);
+    if (any)
+        nvfp4i_err8_codes(&in, c2, b2, alpha, e2);
     for (int j = 0; j < 8; j++) {
         if (found[j] && e2[j] < e1[j]) {
             memcpy(codes + j * 16, c2 + j * 16, 16);
             bytes[j] = b2[j];
+        } else { /* the start block's codes, only where it stays */
+            const float inv = nvfp4i_block_inv(a[j], nvfp4i_e4m3_to_float(bytes[j]), alpha);
+            for (int i = 0; i < 16; i++)
+                codes[j * 16 + i] = nvfp4i_encode(x[j * 16 + i], inv);
         }
     }
 }

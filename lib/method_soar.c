@@ -105,10 +105,10 @@ static inline double dss_eval(double sxq, double sqq, double sxx, float alpha, u
 
 /* The sorting of the breakpoints. Up to DSS_RANK_MAX of them (the usual case: about 40 with the
  * default window) each one's rank is counted, O(n²) comparisons but without branches or a
- * loop-carried chain, which beats a comparison sort at that size; above it a stable merge sort
- * keeps the O(n log n) bound. Both give the same order: increasing key, equal keys in the
- * order they were appended. */
-#define DSS_RANK_MAX 112
+ * loop-carried chain, which beats a comparison sort at that size; above it (up to 16·7) a
+ * stable merge sort keeps the O(n log n) bound the design promises per block. Both give the
+ * same order: increasing key, equal keys in the order they were appended. */
+#define DSS_RANK_MAX 48
 
 static void order_merge(const double *key, int n, uint8_t *order)
 {

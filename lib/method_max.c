@@ -85,6 +85,10 @@ static void max_row(const nvfp4i_job *job, const float *x, uint8_t *codes_row, u
                 st->blocks++;
             }
         }
+        /* SPEC §2: padding codes are 0. The ModelOpt recipe divides by f(S)·s_dec, which is 0 in
+         * an underflowed block, and would code the zero padding as 0/0 = NaN → 0x7. */
+        for (int64_t col = job->src.cols; col < job->padded; col++)
+            codes_row[col / 2] &= (uint8_t)((col & 1) ? 0x0F : 0xF0);
         return;
     }
     const float pre = nvfp4i_max_pre(job->s_enc), s_dec = job->s_dec;

@@ -192,7 +192,9 @@ static void ref_quantize(const ref_opts *o, const float *x, int64_t rows, int64_
                 float den = (float)ref_e4m3_value(S) * s_dec;
                 for (int i = 0; i < B; i++) {
                     float y = xb[i] / den;
-                    codes[i] = ref_e2m1_modelopt(y);
+                    /* SPEC §2: padding codes are 0, also where an underflowed scale makes the
+                     * recipe's 0/0 a NaN (real zero elements keep the recipe's 0x7) */
+                    codes[i] = b * B + i < cols ? ref_e2m1_modelopt(y) : 0;
                 }
                 out->underflow += ab > 0.0f && den == 0.0f;
             } else {

@@ -15,7 +15,7 @@ level=${1:-build}
 case "$level" in build | test) ;; *) echo "usage: $0 build|test" >&2; exit 2 ;; esac
 
 build_pkgs=(gcc libc6-dev binutils meson ninja-build pkg-config libcmocka-dev libcjson-dev libopenblas-dev)
-test_pkgs=(doxygen abigail-tools clang valgrind python3 python3-pip ca-certificates)
+test_pkgs=(doxygen abigail-tools clang libclang-rt-dev valgrind python3 python3-pip ca-certificates)
 py_pkgs=(numpy ml_dtypes safetensors pytest)
 
 say() { printf '[deps] %s\n' "$*"; }

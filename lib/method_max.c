@@ -109,24 +109,13 @@ static void max_row(const nvfp4i_job *job, const float *x, uint8_t *codes_row, u
             nvfp4i_row_stats(job, x, codes_row, scales_row, 0, k0, st);
     }
     for (int64_t k = k0; k < nblk; k++) {
-        const float *xb = x + k * 16;
-        float a = nvfp4i_block_amax(xb, 16);
-        uint8_t s = nvfp4i_max_scale(a, pre);
-        float sv = nvfp4i_e4m3_to_float(s);
-        float inv = nvfp4i_block_inv(a, sv, s_dec);
-        uf += a > 0.0f && sv == 0.0f;
-        for (int i = 0; i < 16; i++)
-            c[i] = nvfp4i_encode(xb[i], inv);
-        uint8_t *o = codes_row + k * 8;
-        for (int j = 0; j < 8; j++)
-            o[j] = (uint8_t)(c[2 * j] | (c[2 * j + 1] << 4));
-        scales_row[k] = s;
-        if (job->want_stats) {
-            const float *hb = job->h ? job->h + k * 16 : NULL;
-            st->sse += nvfp4i_block_sse(xb, hb, 16, c, sv, s_dec, &st->sum_sq);
-            st->blocks++;
-        }
+        int u = 0;
+        scales_row[k] = max_block_exact(x + k * 16, 16, nvfp4i_block_amax(x + k * 16, 16), pre, s_dec, c, &u);
+        nvfp4i_pack(c, 16, codes_row + k * 8);
+        uf += u;
     }
+    if (job->want_stats)
+        nvfp4i_row_stats(job, x, codes_row, scales_row, k0, nblk, st);
     st->underflow += uf;
 }
 

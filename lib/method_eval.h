@@ -87,6 +87,31 @@ NVFP4I_EVAL_TARGET static inline __m256i nvfp4i_e2m1_mag8(__m256 y)
     return _mm256_blendv_epi8(big, small, _mm256_castps_si256(_mm256_cmp_ps(y, _mm256_set1_ps(1.0f), _CMP_LT_OQ)));
 }
 
+/* The E2M1 magnitude value (0, 0.5, ..., 6) of non-negative y (finite or +Inf):
+ * nvfp4i_e2m1_tab[nvfp4i_e2m1_from_float(y) & 7] without the table. From 1 up, the float rounded
+ * to one mantissa bit (ties to even) and capped at 6; below 1, RN32(y + 2^22) − 2^22, whose ulp
+ * 0.5 rounds y to the grid 0, 0.5, 1 with ties to even. tests/test_methods.c
+ * checks every non-negative float. */
+NVFP4I_EVAL_TARGET static inline __m256 nvfp4i_e2m1_val8(__m256 y)
+{
+    const __m256i u = _mm256_castps_si256(y);
+    const __m256i r = _mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x1FFFFF)),
+                                       _mm256_and_si256(_mm256_srli_epi32(u, 22), _mm256_set1_epi32(1)));
+    const __m256 big = _mm256_min_ps(_mm256_castsi256_ps(_mm256_and_si256(r, _mm256_set1_epi32((int)0xFFC00000u))),
+                                     _mm256_set1_ps(6.0f));
+    const __m256 small = _mm256_sub_ps(_mm256_add_ps(y, _mm256_set1_ps(4194304.0f)), _mm256_set1_ps(4194304.0f));
+    return _mm256_blendv_ps(big, small, _mm256_cmp_ps(y, _mm256_set1_ps(1.0f), _CMP_LT_OQ));
+}
+
+/* E4M3 values of the bytes b (int32 lanes, 0..0x7E): nvfp4i_e4m3_to_float lane by lane. */
+NVFP4I_EVAL_TARGET static inline __m256 nvfp4i_e4m3_val8(__m256i b)
+{
+    const __m256i nb = _mm256_or_si256(_mm256_slli_epi32(_mm256_add_epi32(_mm256_srli_epi32(b, 3), _mm256_set1_epi32(120)), 23),
+                                       _mm256_slli_epi32(_mm256_and_si256(b, _mm256_set1_epi32(7)), 20));
+    const __m256 sub = _mm256_mul_ps(_mm256_cvtepi32_ps(b), _mm256_set1_ps(0.001953125f));
+    return _mm256_blendv_ps(_mm256_castsi256_ps(nb), sub, _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(8), b)));
+}
+
 /* Eight blocks transposed once (lanes = blocks), scored for any number of candidate bytes. */
 typedef struct {
     __m256 x[16], w[16];

@@ -65,264 +65,219 @@ static inline uint8_t max_byte_at(float a, float alpha)
 
 /* ---- DSS --------------------------------------------------------------------------------- */
 
-/* E2M1 rounding thresholds t_k and magnitudes (SPEC §1). A code magnitude steps from k to k+1
- * when |y| crosses t_k, so with y = |x|·u (u = 1/(α·Δq)) element i's code changes only at the
- * breakpoints u = t_k / |x_i|. */
-static const double dss_t[8] = {0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0, INFINITY}; /* [7]: no more */
-static const double dss_mag[8] = {0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0};
+/* SPEC §3.4 minimises per block E(Δq, Δd) = Σ w (x − α·Δd·v(x/(α·Δq)))² over a code-choosing
+ * scale Δq in the window [lo·Δref, hi·Δref] (Δref = a/(6α), the unrounded MAX scale) and a
+ * stored E4M3 scale Δd. It is solved here through one fact: for a fixed Δd, the codes that
+ * minimise E are each element's nearest decoded value, whatever Δq chose them. Those are the
+ * coupled codes of Δd (Δq = Δd), up to an element lying within rounding of a midpoint, where
+ * the other neighbour is tried as well. So the minimum over (Δq, Δd) is the minimum over stored
+ * bytes of the per-element-nearest error, and only bytes that are the best for some code set of
+ * the window need trying. The best byte of a fixed code set is a neighbour of its least-squares
+ * scale Σwxv/(α·Σwv²), a weighted mean of the ratios x_i/(α·v_i); for codes chosen at Δq each
+ * ratio lies in (Δq/2, 1.5·Δq), or in (5/6·Δq, Δref] for an element saturated at 6. Hence the
+ * bytes from the one at or below lo·Δref/2 to the one at or above 1.5·hi·Δref hold every
+ * candidate of the breakpoint search of SPEC §3.4, and the minimum over them (31 bytes for the
+ * default window) is exact: never worse than any (Δq, Δd) pair of the window
+ * (tests/test_methods.c checks it against a brute-force grid). docs/METHODS.md has the proof.
+ *
+ * Two stages per block:
+ *  1. every byte of the range is scored approximately in float32, in block-normalised units
+ *     (x scaled by the power of two that puts the amax in [1, 2), weights by the one that puts
+ *     the largest in [1, 2)): coupled codes, Σ w (z − v·s)² in element order. The scalar code
+ *     and each AVX2 lane do the same float operations, so both paths give the same scores.
+ *  2. the bytes scoring within 2^-8 (relative) + 2^-16·Σwz² of the best score are scored
+ *     exactly: per-element nearest codes and the decoded error Σ w (x̂ − x)² in float64 in
+ *     element order, as nvfp4i_block_sse() sums it. The smallest wins (the lowest byte on a tie)
+ *     when it beats the start block's own decoded error.
+ * A stage-1 score is within about 2^-21·sqrt(E·Σwz²) + 2^-19·E of its exact value (d = z − v·s
+ * carries one rounding of v·s and one of the decode, each 2^-24 relative), far inside the
+ * margin, so the exact winner is always among the bytes stage 2 scores. Blocks whose amax,
+ * weights or decode steps lie outside [2^-100, 2^100] skip stage 1 and score every byte exactly. */
 
-/* The code magnitude of element i at position u: how many of its breakpoints t_k·r lie at or
- * below u (branch-free: which count it is is unpredictable). */
-static inline int dss_count(double r, double u)
-{
-    return (dss_t[0] * r <= u) + (dss_t[1] * r <= u) + (dss_t[2] * r <= u) + (dss_t[3] * r <= u) +
-           (dss_t[4] * r <= u) + (dss_t[5] * r <= u) + (dss_t[6] * r <= u);
-}
-
-/* Best stored byte for fixed codes with sums (Σhxq, Σhq², Σhx²): the LS scale's two E4M3
- * neighbours, scored in closed form; returns the error, *b the byte. */
-static inline double dss_eval(double sxq, double sqq, double sxx, float alpha, uint8_t *b)
-{
-    if (!(sqq > 0.0)) {
-        *b = 0;
-        return sxx;
-    }
-    uint8_t lo, hi;
-    e4m3_bracket(sxq / ((double)alpha * sqq), &lo, &hi);
-    double ad = (double)alpha * (double)nvfp4i_e4m3_to_float(lo);
-    double e = sxx - 2.0 * ad * sxq + ad * ad * sqq;
-    *b = lo;
-    if (hi != lo) {
-        ad = (double)alpha * (double)nvfp4i_e4m3_to_float(hi);
-        double e2 = sxx - 2.0 * ad * sxq + ad * ad * sqq;
-        if (e2 < e) {
-            e = e2;
-            *b = hi;
-        }
-    }
-    return e;
-}
-
-/* The sorting of the breakpoints. Up to DSS_RANK_MAX of them (the usual case: about 40 with the
- * default window) each one's rank is counted, O(n²) comparisons but without branches or a
- * loop-carried chain, which beats a comparison sort at that size; above it (up to 16·7) a
- * stable merge sort keeps the O(n log n) bound the design promises per block. Both give the
- * same order: increasing key, equal keys in the order they were appended. */
-#define DSS_RANK_MAX 48
-
-static void order_merge(const double *key, int n, uint8_t *order)
-{
-    uint8_t tmp[16 * 7];
-    for (int i = 0; i < n; i++)
-        order[i] = (uint8_t)i;
-    for (int width = 1; width < n; width *= 2) {
-        for (int lo = 0; lo < n; lo += 2 * width) {
-            int mid = lo + width < n ? lo + width : n, hi = lo + 2 * width < n ? lo + 2 * width : n;
-            int i = lo, j = mid, o = lo;
-            while (i < mid && j < hi)
-                tmp[o++] = key[order[j]] < key[order[i]] ? order[j++] : order[i++];
-            while (i < mid)
-                tmp[o++] = order[i++];
-            while (j < hi)
-                tmp[o++] = order[j++];
-        }
-        memcpy(order, tmp, (size_t)n);
-    }
-}
+#define DSS_RANGE_MAX 128
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
 #define SOAR_AVX2 1
-/* rank_c for eight keys at a time (two vectors of four), each key[f] broadcast against them:
- * rank(e) = #{f < e: key_f <= key_e} + #{f >= e: key_f < key_e}, the f inside the group of
- * eight blending the two comparisons by lane. key[] has room for seven padding entries past n,
- * set here to +Inf: never below or equal to a key inside the window, and their own ranks are
- * not stored. */
-__attribute__((target("avx2"))) static void rank_avx2(double *key, int n, uint8_t *order)
-{
-    if (n > DSS_RANK_MAX) {
-        order_merge(key, n, order);
-        return;
-    }
-    static const int64_t above[16] = {0, 0, 0, 0, 0, 0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -1};
-    for (int f = n; f < n + 7; f++)
-        key[f] = INFINITY;
-    for (int e0 = 0; e0 < n; e0 += 8) {
-        const __m256d k0 = _mm256_loadu_pd(key + e0), k1 = _mm256_loadu_pd(key + e0 + 4);
-        __m256i a0 = _mm256_setzero_si256(), a1 = _mm256_setzero_si256();
-        int f = 0;
-        for (; f < e0; f++) { /* f below every e of the group */
-            const __m256d v = _mm256_broadcast_sd(key + f);
-            a0 = _mm256_sub_epi64(a0, _mm256_castpd_si256(_mm256_cmp_pd(v, k0, _CMP_LE_OQ)));
-            a1 = _mm256_sub_epi64(a1, _mm256_castpd_si256(_mm256_cmp_pd(v, k1, _CMP_LE_OQ)));
-        }
-        for (int d = 0; d < 8 && f < n; d++, f++) { /* lane l uses <= iff l > d */
-            const __m256d v = _mm256_broadcast_sd(key + f);
-            const __m256d m0 = _mm256_castsi256_pd(_mm256_loadu_si256((const __m256i *)(above + 7 - d)));
-            const __m256d m1 = _mm256_castsi256_pd(_mm256_loadu_si256((const __m256i *)(above + 11 - d)));
-            a0 = _mm256_sub_epi64(a0, _mm256_castpd_si256(_mm256_blendv_pd(
-                                          _mm256_cmp_pd(v, k0, _CMP_LT_OQ), _mm256_cmp_pd(v, k0, _CMP_LE_OQ), m0)));
-            a1 = _mm256_sub_epi64(a1, _mm256_castpd_si256(_mm256_blendv_pd(
-                                          _mm256_cmp_pd(v, k1, _CMP_LT_OQ), _mm256_cmp_pd(v, k1, _CMP_LE_OQ), m1)));
-        }
-        for (; f < n; f++) { /* f above every e of the group */
-            const __m256d v = _mm256_broadcast_sd(key + f);
-            a0 = _mm256_sub_epi64(a0, _mm256_castpd_si256(_mm256_cmp_pd(v, k0, _CMP_LT_OQ)));
-            a1 = _mm256_sub_epi64(a1, _mm256_castpd_si256(_mm256_cmp_pd(v, k1, _CMP_LT_OQ)));
-        }
-        int64_t r[8];
-        _mm256_storeu_si256((__m256i *)(void *)r, a0);
-        _mm256_storeu_si256((__m256i *)(void *)(r + 4), a1);
-        for (int l = 0; l < 8 && e0 + l < n; l++)
-            order[r[l]] = (uint8_t)(e0 + l);
-    }
-}
 static int soar_have_avx2(void) { return __builtin_cpu_supports("avx2"); }
 #else
 #define SOAR_AVX2 0
 #endif
 
-/* DSS on one block: the exact search over Δq ∈ [wlo·Δref, whi·Δref], Δref = a/(6α) (the
- * unrounded MAX scale, i.e. the block amax maps to y ∈ [6/whi, 6/wlo]), with the starting
- * byte(s) as candidates scored by their decoded error. Writes the codes, returns the byte.
- * Element i's code steps up at the breakpoints u = t_k·(1/|x_i|) (float64). The n ≤ 16·7
- * breakpoints inside the window are put in increasing order (equal ones in the order they were
- * appended) and swept, updating Σhxq and Σhq² in O(1) per code change: O(n log n) per block.
- * Breakpoints that coincide change together (only the whole group is a realisable code set). A
- * code set is rounded to E4M3 only when its unconstrained least-squares error
- * Σhx² − (Σhxq)²/Σhq², a lower bound for both E4M3 neighbours, beats the best so far. The
- * codes written are recomputed from the same breakpoint expressions, so they are exactly the
- * set that was scored. */
-typedef void (*rank_fn)(double *key, int n, uint8_t *order);
+/* 2^e as a float for |e| ≤ 126. */
+static inline float dss_pow2(int e) { return nvfp4i_u2f((uint32_t)(e + 127) << 23); }
 
-static void rank_c(double *key, int n, uint8_t *order)
+/* The byte range of a block with amax a > 0 (SPEC window [wlo, whi]), clamped to [1, 0x7E]. */
+static inline void dss_range(float a, float alpha, double wlo, double whi, int *blo, int *bhi)
 {
-    if (n > DSS_RANK_MAX) {
-        order_merge(key, n, order);
-        return;
-    }
-    for (int e = 0; e < n; e++) {
-        int r = 0;
-        for (int f = 0; f < n; f++)
-            r += (key[f] < key[e]) | ((key[f] == key[e]) & (f < e));
-        order[r] = (uint8_t)e;
-    }
+    const double ref = (double)a / (6.0 * (double)alpha);
+    uint8_t l, h, t;
+    e4m3_bracket(0.5 * wlo * ref * (1.0 - 0x1p-20), &l, &t);
+    e4m3_bracket(1.5 * whi * ref * (1.0 + 0x1p-20), &t, &h);
+    *blo = l < 1 ? 1 : l;
+    *bhi = h < *blo ? *blo : h;
 }
 
-/* The search proper, given the start block's decoded error es: returns 1 with the winning code
- * set in c2 and its byte in *bb when some code set's closed-form error beats es, else 0. The
- * caller confirms the winner by its decoded error (dss_core, or eight at a time in
- * dss_group_avx2). */
-__attribute__((always_inline)) static inline int dss_find(const float *x, const float *h, float a, float alpha,
-                                                          uint8_t start, double es, double wlo, double whi,
-                                                          uint8_t *c2, uint8_t *bb_out, rank_fn rank)
-{
-    if (a == 0.0f || es == 0.0)
-        return 0;
+/* The per-block constants of stage 1: its byte range, and the powers of two that normalise x
+ * (amax into [1, 2)) and the weights (largest into [1, 2)). */
+typedef struct {
+    int blo, bhi;
+    float scale2, wscale;
+} dss_lane;
 
-    double ax[16], rax[16], w[16], sxx = 0.0, sxq = 0.0, sqq = 0.0;
-    double key[16 * 7 + 8], d1[16 * 7], d2[16 * 7];
-    uint8_t order[16 * 7];
-    int n = 0;
-    const double u_lo = 6.0 / (whi * (double)a), u_hi = 6.0 / (wlo * (double)a);
-    for (int i = 0; i < 16; i++) {
-        int fin = nvfp4i_isfinite(x[i]);
-        ax[i] = fin ? fabs((double)x[i]) : 0.0;
-        rax[i] = ax[i] > 0.0 ? 1.0 / ax[i] : 0.0;
-        w[i] = fin ? (h ? (double)h[i] : 1.0) : 0.0;
-        sxx += w[i] * ax[i] * ax[i];
-        if (!(ax[i] > 0.0))
-            continue;
-        int k0 = dss_count(rax[i], u_lo);
-        sxq += w[i] * ax[i] * dss_mag[k0];
-        sqq += w[i] * dss_mag[k0] * dss_mag[k0];
-        /* its code changes inside the window, appended without branches */
-        for (int k = 0; k < 7; k++) {
-            key[n] = dss_t[k] * rax[i];
-            d1[n] = w[i] * ax[i] * (dss_mag[k + 1] - dss_mag[k]);
-            d2[n] = w[i] * (dss_mag[k + 1] * dss_mag[k + 1] - dss_mag[k] * dss_mag[k]);
-            n += (k >= k0) & (key[n] < u_hi);
-        }
-    }
-    rank(key, n, order); /* increasing key; equal keys in the order they were appended */
-    uint8_t bb = start;
-    double best = es, p_best = -1.0; /* p_best < 0: the start block is the best so far */
-    for (int s = -1; s < n; s++) {
-        double p = u_lo; /* the state after the changes up to s holds on (p, next breakpoint) */
-        if (s >= 0) {
-            int e = order[s];
-            sxq += d1[e];
-            sqq += d2[e];
-            p = key[e];
-            if (s + 1 < n && key[order[s + 1]] == p)
-                continue; /* codes that change together: only the whole group is a realisable set */
-        }
-        if (sxq * sxq > (sxx - best) * sqq) { /* else even the unconstrained scale cannot win */
-            uint8_t b;
-            double e = dss_eval(sxq, sqq, sxx, alpha, &b);
-            if (e < best) {
-                best = e;
-                bb = b;
-                p_best = p;
-            }
-        }
-    }
-    if (p_best < 0.0)
+/* Fills L for a block with amax a > 0; returns 0 when the block is outside the range stage 1
+ * handles (then every byte of the range is scored exactly). wm: the largest weight (1 if none). */
+static inline int dss_setup(float a, float wm, float alpha, double wlo, double whi, dss_lane *L)
+{
+    dss_range(a, alpha, wlo, whi, &L->blo, &L->bhi);
+    L->scale2 = L->wscale = 1.0f;
+    if (!(a >= 0x1p-100f && a <= 0x1p100f && wm >= 0x1p-100f && wm <= 0x1p100f))
         return 0;
-    /* the codes of the best interval (p_best, next breakpoint) */
-    for (int i = 0; i < 16; i++) {
-        if (!nvfp4i_isfinite(x[i])) {
-            c2[i] = nvfp4i_e2m1_from_float(x[i]);
-            continue;
-        }
-        int k = ax[i] > 0.0 ? dss_count(rax[i], p_best) : 0;
-        c2[i] = (uint8_t)(k | ((nvfp4i_f2u(x[i]) >> 28) & 0x8u));
-    }
-    *bb_out = bb;
+    const float flo = nvfp4i_e4m3_to_float((uint8_t)L->blo) * alpha, fhi = nvfp4i_e4m3_to_float((uint8_t)L->bhi) * alpha;
+    if (!(flo >= 0x1p-100f && fhi <= 0x1p100f && a / flo <= 0x1p100f))
+        return 0;
+    L->scale2 = dss_pow2(-(int)((nvfp4i_f2u(a) >> 23) & 0xFF) + 127);
+    L->wscale = dss_pow2(-(int)((nvfp4i_f2u(wm) >> 23) & 0xFF) + 127);
     return 1;
 }
 
-/* The search with the start block (its byte, decoded error es and codes, already in codes and
- * replaced only if the search wins): the closed form is exact arithmetic, the decoded error
- * decides. */
-__attribute__((always_inline)) static inline uint8_t dss_core(const float *x, const float *h, float a, float alpha,
-                                                              uint8_t start, double es, double wlo, double whi,
-                                                              uint8_t *codes, rank_fn rank)
+static inline float dss_wmax(const float *h)
 {
-    uint8_t c2[16], bb;
-    if (!dss_find(x, h, a, alpha, start, es, wlo, whi, c2, &bb, rank))
-        return start;
-    double e_dss = blk_err(x, h, c2, nvfp4i_e4m3_to_float(bb), alpha);
-    if (e_dss < es) {
-        memcpy(codes, c2, sizeof c2);
-        return bb;
+    float wm = 0.0f;
+    if (!h)
+        return 1.0f;
+    for (int i = 0; i < 16; i++)
+        wm = h[i] > wm ? h[i] : wm;
+    return wm;
+}
+
+/* The block-normalised inputs of stage 1 (scalar path). */
+typedef struct {
+    float z[16], ax[16], wn[16];
+    float scale2; /* 2^-e(a): z = |x|·scale2 */
+    float S;      /* Σ wn·z² (float32, element order) */
+    float za, wa; /* z and wn of the (first) amax element */
+    int blo, bhi;
+} dss_norm;
+
+/* Fills n for a block with amax a > 0; returns 0 as dss_setup does. */
+static inline int dss_normalise(const float *x, const float *h, float a, float alpha, double wlo, double whi,
+                                dss_norm *n)
+{
+    dss_lane L;
+    const int ok = dss_setup(a, dss_wmax(h), alpha, wlo, whi, &L);
+    n->blo = L.blo;
+    n->bhi = L.bhi;
+    if (!ok)
+        return 0;
+    n->scale2 = L.scale2;
+    float S = 0.0f;
+    int ia = -1;
+    for (int i = 0; i < 16; i++) {
+        n->ax[i] = nvfp4i_u2f(nvfp4i_f2u(x[i]) & 0x7FFFFFFFu);
+        n->z[i] = n->ax[i] * n->scale2;
+        n->wn[i] = h ? h[i] * L.wscale : 1.0f;
+        S = S + (n->wn[i] * n->z[i]) * n->z[i];
+        if (ia < 0 && n->ax[i] == a)
+            ia = i;
     }
-    return start;
+    n->S = S;
+    n->za = n->z[ia < 0 ? 0 : ia];
+    n->wa = ia < 0 ? 0.0f : n->wn[ia];
+    return 1;
 }
 
-static uint8_t dss_search_c(const float *x, const float *h, float a, float alpha, uint8_t start, double es,
-                            double wlo, double whi, uint8_t *codes)
+/* The stage-2 threshold for the smallest score m. */
+static inline float dss_thr(float m, float S) { return m + m * 0x1p-8f + S * 0x1p-16f; }
+
+/* Stage 1 for one block, scalar, from the top byte down: score[k·stride] for byte blo + k. A
+ * byte whose decode step s clips the amax element, za − 6s > 0, scores at least
+ * wa·(za − 6s)² (its amax term, and every other term is ≥ 0); once that bound exceeds the
+ * threshold of the best score so far, it does for every lower byte too, and the scan stops:
+ * those bytes could not have been candidates. Returns the lowest k scored; *thr the threshold.
+ * dss_stage1_avx2 computes the same scores in each lane (it may score a few more bytes, all
+ * above the threshold), hence the same threshold and candidates. */
+static int dss_stage1(const dss_norm *n, float alpha, float *score, int stride, float *thr)
 {
-    return dss_core(x, h, a, alpha, start, es, wlo, whi, codes, rank_c);
+    float mn = INFINITY;
+    int k = n->bhi - n->blo;
+    for (; k >= 0; k--) {
+        const float fa = nvfp4i_e4m3_to_float((uint8_t)(n->blo + k)) * alpha;
+        const float s = fa * n->scale2;
+        float dd = n->za - 6.0f * s;
+        dd = dd > 0.0f ? dd : 0.0f;
+        if ((n->wa * dd) * dd > dss_thr(mn, n->S))
+            break;
+        float inv = 1.0f / fa;
+        inv = inv <= NVFP4I_FLT_MAX ? inv : NVFP4I_FLT_MAX;
+        float e = 0.0f;
+        for (int i = 0; i < 16; i++) {
+            const float v = nvfp4i_e2m1_tab[nvfp4i_e2m1_from_float(n->ax[i] * inv) & 7];
+            const float d = n->z[i] - v * s;
+            e = e + (n->wn[i] * d) * d;
+        }
+        score[k * stride] = e;
+        mn = e < mn ? e : mn;
+    }
+    *thr = dss_thr(mn, n->S);
+    return k + 1;
 }
 
-#if SOAR_AVX2
-__attribute__((target("avx2"))) static uint8_t dss_search_avx2(const float *x, const float *h, float a, float alpha,
-                                                               uint8_t start, double es, double wlo, double whi,
-                                                               uint8_t *codes)
+/* Stage 2 for one byte: the per-element nearest codes (written to c) and their decoded error,
+ * summed as nvfp4i_block_sse() sums it. From the coupled code, a step towards x is taken while
+ * it decodes strictly closer (only near a midpoint does it). */
+static double dss_exact(const float *x, const float *h, float a, uint8_t b, float alpha, uint8_t *c)
 {
-    return dss_core(x, h, a, alpha, start, es, wlo, whi, codes, rank_avx2);
+    const float f = nvfp4i_e4m3_to_float(b);
+    const float inv = nvfp4i_block_inv(a, f, alpha);
+    double e = 0.0;
+    for (int i = 0; i < 16; i++) {
+        uint8_t code = nvfp4i_encode(x[i], inv);
+        if (!nvfp4i_isfinite(x[i])) {
+            c[i] = code;
+            continue;
+        }
+        double d = (double)nvfp4i_decode(code, f, alpha) - (double)x[i];
+        for (;;) { /* x̂ − x < 0 on the magnitude side: a larger magnitude decodes closer */
+            const int up = (d < 0.0) == !(code & 8u);
+            const int m = (int)(code & 7u) + (up ? 1 : -1);
+            if (d == 0.0 || m < 0 || m > 7)
+                break;
+            const uint8_t c2 = (uint8_t)((code & 8u) | (uint32_t)m);
+            const double d2 = (double)nvfp4i_decode(c2, f, alpha) - (double)x[i];
+            if (!(fabs(d2) < fabs(d)))
+                break;
+            code = c2;
+            d = d2;
+        }
+        c[i] = code;
+        const double w = h ? (double)h[i] : 1.0;
+        e += w * d * d;
+    }
+    return e;
 }
 
-__attribute__((target("avx2"))) static int dss_find_avx2(const float *x, const float *h, float a, float alpha,
-                                                         uint8_t start, double es, double wlo, double whi,
-                                                         uint8_t *c2, uint8_t *bb)
+/* Stage 2 over the candidates (bytes blo + k, k ≥ k0, with score[k·stride] ≤ thr; every byte of
+ * the range when score is NULL) and the decision against the start block (byte start, codes
+ * already in codes, decoded error es). */
+static uint8_t dss_finish(const float *x, const float *h, float a, float alpha, int blo, int bhi, const float *score,
+                          int stride, int k0, float thr, uint8_t start, double es, uint8_t *codes)
 {
-    return dss_find(x, h, a, alpha, start, es, wlo, whi, c2, bb, rank_avx2);
+    double best = es;
+    uint8_t bb = start, c[16];
+    for (int k = score ? k0 : 0; k <= bhi - blo; k++) {
+        if (score && !(score[k * stride] <= thr))
+            continue;
+        const double e = dss_exact(x, h, a, (uint8_t)(blo + k), alpha, c);
+        if (e < best) {
+            best = e;
+            bb = (uint8_t)(blo + k);
+            memcpy(codes, c, sizeof c);
+        }
+    }
+    return bb;
 }
-#endif
 
-/* DSS on one block from the better of two start bytes (the first on a tie). */
+/* DSS on one block (any input), from the better of two start bytes (the first on a tie). */
 static uint8_t dss_block(const float *x, const float *h, float a, float alpha, uint8_t start, uint8_t start2,
                          double wlo, double whi, uint8_t *codes)
 {
@@ -337,15 +292,191 @@ static uint8_t dss_block(const float *x, const float *h, float a, float alpha, u
             memcpy(codes, c2, sizeof c2);
         }
     }
-#if SOAR_AVX2
-    if (soar_have_avx2()) /* a load and a test of libgcc's CPU model, no shared state of ours */
-        return dss_search_avx2(x, h, a, alpha, start, es, wlo, whi, codes);
-#endif
-    return dss_search_c(x, h, a, alpha, start, es, wlo, whi, codes);
+    if (!(a > 0.0f) || !nvfp4i_isfinite(a) || es == 0.0)
+        return start;
+    int fin = 1;
+    for (int i = 0; i < 16; i++)
+        fin &= nvfp4i_isfinite(x[i]);
+    dss_norm n;
+    if (fin && dss_normalise(x, h, a, alpha, wlo, whi, &n)) {
+        float score[DSS_RANGE_MAX], thr;
+        const int k0 = dss_stage1(&n, alpha, score, 1, &thr);
+        return dss_finish(x, h, a, alpha, n.blo, n.bhi, score, 1, k0, thr, start, es, codes);
+    }
+    dss_range(a, alpha, wlo, whi, &n.blo, &n.bhi);
+    return dss_finish(x, h, a, alpha, n.blo, n.bhi, NULL, 1, 0, 0.0f, start, es, codes);
 }
 
 #if NVFP4I_EVAL_AVX2 && SOAR_AVX2
-/* dss_block for eight consecutive blocks (finite input): the start errors eight at a time. */
+/* Stage 1 for eight blocks, lane j = block j, from the top byte down, the operations of
+ * dss_stage1 in each lane (nvfp4i_e2m1_val8 equals the table at the scalar code): score[k][j].
+ * Lanes past their range, and lanes not live (live[j] = 0, computed on a live lane's data),
+ * score +Inf. The scan stops when the clipping bound rules out the byte for every lane. Two
+ * bytes per pass, for two independent sums. Returns the lowest k scored; thr[j] the threshold. */
+NVFP4I_EVAL_TARGET static int dss_stage1_avx2(const nvfp4i_eval8_in *in, const float *a, const dss_lane *L,
+                                              const int *live, float alpha, float (*score)[8], float *thr)
+{
+    __m256 z[16], ax[16], wn[16];
+    float sc2[8], wsc[8];
+    int32_t lo[8], hi[8], dead[8];
+    int span = 0;
+    for (int j = 0; j < 8; j++) {
+        sc2[j] = L[j].scale2;
+        wsc[j] = L[j].wscale;
+        lo[j] = live[j] ? L[j].blo : 1;
+        hi[j] = live[j] ? L[j].bhi : 0; /* a dead lane is past its range everywhere */
+        dead[j] = live[j] ? 0 : -1;
+        span = live[j] && L[j].bhi - L[j].blo > span ? L[j].bhi - L[j].blo : span;
+    }
+    /* dss_normalise's values, eight lanes at once (dead lanes compute on their own data, unused) */
+    const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u));
+    const __m256 s2 = _mm256_loadu_ps(sc2), ws = _mm256_loadu_ps(wsc), av = _mm256_loadu_ps(a);
+    __m256 vS = _mm256_setzero_ps(), vwa = _mm256_setzero_ps(), found = _mm256_setzero_ps();
+    const int weighted = in->weighted;
+    for (int i = 0; i < 16; i++) {
+        ax[i] = _mm256_andnot_ps(sign, in->x[i]);
+        z[i] = _mm256_mul_ps(ax[i], s2);
+        wn[i] = weighted ? _mm256_mul_ps(in->w[i], ws) : _mm256_set1_ps(1.0f);
+        vS = _mm256_add_ps(vS, _mm256_mul_ps(_mm256_mul_ps(wn[i], z[i]), z[i]));
+        const __m256 first = _mm256_andnot_ps(found, _mm256_cmp_ps(ax[i], av, _CMP_EQ_OQ));
+        vwa = _mm256_blendv_ps(vwa, wn[i], first);
+        found = _mm256_or_ps(found, first);
+    }
+    const __m256 vza = _mm256_mul_ps(av, s2);
+    const __m256 al = _mm256_set1_ps(alpha), fmax = _mm256_set1_ps(NVFP4I_FLT_MAX), one = _mm256_set1_ps(1.0f);
+    const __m256 inf = _mm256_set1_ps(INFINITY), six = _mm256_set1_ps(6.0f), zero = _mm256_setzero_ps();
+    const __m256 c8 = _mm256_set1_ps(0x1p-8f), c16 = _mm256_set1_ps(0x1p-16f);
+    const __m256i blo = _mm256_loadu_si256((const __m256i *)(const void *)lo);
+    const __m256i bhi = _mm256_loadu_si256((const __m256i *)(const void *)hi);
+    const __m256 vdead = _mm256_castsi256_ps(_mm256_loadu_si256((const __m256i *)(const void *)dead));
+    __m256 mn = inf;
+    int k = span;
+    for (; k >= 0; k -= 2) {
+        const __m256i b0 = _mm256_add_epi32(blo, _mm256_set1_epi32(k));
+        const __m256i b1 = _mm256_sub_epi32(b0, _mm256_set1_epi32(1));
+        const __m256 fa0 = _mm256_mul_ps(nvfp4i_e4m3_val8(_mm256_min_epi32(b0, bhi)), al);
+        const __m256 sv0 = _mm256_mul_ps(fa0, s2);
+        /* every live lane ruled out at k (and so below): stop */
+        const __m256 dd = _mm256_max_ps(_mm256_sub_ps(vza, _mm256_mul_ps(six, sv0)), zero);
+        const __m256 thv = _mm256_add_ps(_mm256_add_ps(mn, _mm256_mul_ps(mn, c8)), _mm256_mul_ps(vS, c16));
+        const __m256 out = _mm256_or_ps(_mm256_cmp_ps(_mm256_mul_ps(_mm256_mul_ps(vwa, dd), dd), thv, _CMP_GT_OQ), vdead);
+        if (_mm256_movemask_ps(out) == 0xFF)
+            break;
+        const __m256i b1c = _mm256_max_epi32(_mm256_min_epi32(b1, bhi), blo);
+        const __m256 fa1 = _mm256_mul_ps(nvfp4i_e4m3_val8(b1c), al);
+        const __m256 inv0 = _mm256_min_ps(_mm256_div_ps(one, fa0), fmax), inv1 = _mm256_min_ps(_mm256_div_ps(one, fa1), fmax);
+        const __m256 sv1 = _mm256_mul_ps(fa1, s2);
+        __m256 e0 = zero, e1 = zero;
+        if (weighted) {
+            for (int i = 0; i < 16; i++) {
+                const __m256 d0 = _mm256_sub_ps(z[i], _mm256_mul_ps(nvfp4i_e2m1_val8(_mm256_mul_ps(ax[i], inv0)), sv0));
+                const __m256 d1 = _mm256_sub_ps(z[i], _mm256_mul_ps(nvfp4i_e2m1_val8(_mm256_mul_ps(ax[i], inv1)), sv1));
+                e0 = _mm256_add_ps(e0, _mm256_mul_ps(_mm256_mul_ps(wn[i], d0), d0));
+                e1 = _mm256_add_ps(e1, _mm256_mul_ps(_mm256_mul_ps(wn[i], d1), d1));
+            }
+        } else {
+            for (int i = 0; i < 16; i++) {
+                const __m256 d0 = _mm256_sub_ps(z[i], _mm256_mul_ps(nvfp4i_e2m1_val8(_mm256_mul_ps(ax[i], inv0)), sv0));
+                const __m256 d1 = _mm256_sub_ps(z[i], _mm256_mul_ps(nvfp4i_e2m1_val8(_mm256_mul_ps(ax[i], inv1)), sv1));
+                e0 = _mm256_add_ps(e0, _mm256_mul_ps(d0, d0));
+                e1 = _mm256_add_ps(e1, _mm256_mul_ps(d1, d1));
+            }
+        }
+        /* outside a lane's range (or k − 1 < 0): +Inf */
+        e0 = _mm256_blendv_ps(e0, inf, _mm256_castsi256_ps(_mm256_cmpgt_epi32(b0, bhi)));
+        e1 = _mm256_blendv_ps(e1, inf, _mm256_castsi256_ps(_mm256_or_si256(_mm256_cmpgt_epi32(b1, bhi),
+                                                                               _mm256_cmpgt_epi32(blo, b1))));
+        mn = _mm256_min_ps(mn, _mm256_min_ps(e0, e1));
+        _mm256_storeu_ps(score[k], e0);
+        if (k >= 1)
+            _mm256_storeu_ps(score[k - 1], e1);
+    }
+    _mm256_storeu_ps(thr, _mm256_add_ps(_mm256_add_ps(mn, _mm256_mul_ps(mn, c8)), _mm256_mul_ps(vS, c16)));
+    return k + 1 > 0 ? k + 1 : 0;
+}
+
+/* The coupled codes of byte b[j] for each of eight blocks (nvfp4i_encode lane by lane). */
+NVFP4I_EVAL_TARGET static void dss_codes8(const nvfp4i_eval8_in *in, const float *a, const uint8_t *b, float alpha,
+                                          uint8_t *codes)
+{
+    float iv[8];
+    for (int j = 0; j < 8; j++)
+        iv[j] = nvfp4i_block_inv(a[j], nvfp4i_e4m3_to_float(b[j]), alpha);
+    const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u)), inv = _mm256_loadu_ps(iv);
+    for (int i = 0; i < 16; i++) {
+        const __m256i m = nvfp4i_e2m1_mag8(_mm256_mul_ps(_mm256_andnot_ps(sign, in->x[i]), inv));
+        const __m256i c = _mm256_or_si256(m, _mm256_srli_epi32(_mm256_castps_si256(_mm256_and_ps(sign, in->x[i])), 28));
+        int32_t cv[8];
+        _mm256_storeu_si256((__m256i *)(void *)cv, c);
+        for (int j = 0; j < 8; j++)
+            codes[j * 16 + i] = (uint8_t)cv[j];
+    }
+}
+
+/* Stage 2 for eight tame blocks, one byte each (b[j]), as dss_exact computes it lane by lane:
+ * coupled codes, one step to the other neighbour where that decodes strictly closer (in a tame
+ * block the coupled code is within one step of the nearest, so dss_exact's walk never takes a
+ * second), float64 error in element order. Writes the codes of every lane. */
+NVFP4I_EVAL_TARGET static void dss_exact8(const nvfp4i_eval8_in *in, const uint8_t *b, float alpha, double *err,
+                                          uint8_t *codes)
+{
+    float fv[8], iv[8];
+    for (int j = 0; j < 8; j++) {
+        fv[j] = nvfp4i_e4m3_to_float(b[j]);
+        iv[j] = 1.0f / (fv[j] * alpha);
+        iv[j] = iv[j] <= NVFP4I_FLT_MAX ? iv[j] : NVFP4I_FLT_MAX;
+    }
+    const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u));
+    const __m256 tab = _mm256_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f);
+    const __m256 f = _mm256_loadu_ps(fv), inv = _mm256_loadu_ps(iv), al = _mm256_set1_ps(alpha);
+    const __m256d sd = _mm256_castsi256_pd(_mm256_set1_epi64x((long long)0x8000000000000000ull));
+    __m256d e0 = _mm256_setzero_pd(), e1 = _mm256_setzero_pd();
+    for (int i = 0; i < 16; i++) {
+        const __m256 ax = _mm256_andnot_ps(sign, in->x[i]);
+        const __m256i m = nvfp4i_e2m1_mag8(_mm256_mul_ps(ax, inv));
+        const __m256 xh = _mm256_mul_ps(_mm256_mul_ps(_mm256_permutevar8x32_ps(tab, m), f), al);
+        const __m256i up = _mm256_castps_si256(_mm256_cmp_ps(xh, ax, _CMP_LT_OQ));
+        const __m256i m2 = _mm256_sub_epi32(m, _mm256_or_si256(up, _mm256_set1_epi32(1))); /* up: +1, else −1 */
+        const __m256i ok = _mm256_andnot_si256(
+            _mm256_or_si256(_mm256_castps_si256(_mm256_cmp_ps(xh, ax, _CMP_EQ_OQ)),
+                            _mm256_or_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), m2),
+                                            _mm256_cmpgt_epi32(m2, _mm256_set1_epi32(7)))),
+            _mm256_set1_epi32(-1));
+        const __m256 xh2 = _mm256_mul_ps(
+            _mm256_mul_ps(_mm256_permutevar8x32_ps(tab, _mm256_and_si256(m2, _mm256_set1_epi32(7))), f), al);
+        const __m256d a0 = _mm256_cvtps_pd(_mm256_castps256_ps128(ax)), a1 = _mm256_cvtps_pd(_mm256_extractf128_ps(ax, 1));
+        __m256d d0 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(xh)), a0);
+        __m256d d1 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(xh, 1)), a1);
+        const __m256d g0 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(xh2)), a0);
+        const __m256d g1 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(xh2, 1)), a1);
+        const __m256d t0 = _mm256_and_pd(_mm256_cmp_pd(_mm256_andnot_pd(sd, g0), _mm256_andnot_pd(sd, d0), _CMP_LT_OQ),
+                                         _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(ok))));
+        const __m256d t1 = _mm256_and_pd(_mm256_cmp_pd(_mm256_andnot_pd(sd, g1), _mm256_andnot_pd(sd, d1), _CMP_LT_OQ),
+                                         _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_extracti128_si256(ok, 1))));
+        d0 = _mm256_blendv_pd(d0, g0, t0);
+        d1 = _mm256_blendv_pd(d1, g1, t1);
+        if (in->weighted) {
+            e0 = _mm256_add_pd(e0, _mm256_mul_pd(_mm256_mul_pd(in->wd[2 * i], d0), d0));
+            e1 = _mm256_add_pd(e1, _mm256_mul_pd(_mm256_mul_pd(in->wd[2 * i + 1], d1), d1));
+        } else {
+            e0 = _mm256_add_pd(e0, _mm256_mul_pd(d0, d0));
+            e1 = _mm256_add_pd(e1, _mm256_mul_pd(d1, d1));
+        }
+        const int take = _mm256_movemask_pd(t0) | (_mm256_movemask_pd(t1) << 4);
+        const int neg = _mm256_movemask_ps(in->x[i]);
+        int32_t mv[8], m2v[8];
+        _mm256_storeu_si256((__m256i *)(void *)mv, m);
+        _mm256_storeu_si256((__m256i *)(void *)m2v, m2);
+        for (int j = 0; j < 8; j++)
+            codes[j * 16 + i] = (uint8_t)(((take >> j) & 1 ? m2v[j] : mv[j]) | (((neg >> j) & 1) << 3));
+    }
+    _mm256_storeu_pd(err, e0);
+    _mm256_storeu_pd(err + 4, e1);
+}
+
+/* dss_block for eight consecutive blocks (finite input), the same bytes and codes: the start
+ * errors and codes and stage 1 eight lanes at a time, stage 2 eight lanes at a time for the
+ * lanes whose only candidate is their best score, one by one for the others. */
 NVFP4I_EVAL_TARGET static void dss_group_avx2(const float *x, const float *h, const float *a, float alpha,
                                               const uint8_t *s1, const uint8_t *s2, double wlo, double whi,
                                               uint8_t *bytes, uint8_t *codes)
@@ -359,38 +490,67 @@ NVFP4I_EVAL_TARGET static void dss_group_avx2(const float *x, const float *h, co
         two |= s2[j] != s1[j];
     if (two)
         nvfp4i_eval8(&in, a, s2, alpha, e2, t1, t2);
-    uint8_t c2[128], b2[8];
-    int found[8], any = 0;
+    dss_lane L[8];
+    int live[8], any = 0, search[8];
     for (int j = 0; j < 8; j++) {
-        uint8_t start = s1[j];
-        double es = e1[j];
-        if (two && s2[j] != s1[j] && e2[j] < es) {
-            start = s2[j];
-            es = e2[j];
+        bytes[j] = s1[j];
+        if (two && s2[j] != s1[j] && e2[j] < e1[j]) {
+            bytes[j] = s2[j];
+            e1[j] = e2[j];
         }
-        e1[j] = es;
-        bytes[j] = start;
-        const float *xb = x + j * 16;
-        found[j] = dss_find_avx2(xb, h ? h + j * 16 : NULL, a[j], alpha, start, es, wlo, whi, c2 + j * 16, b2 + j);
-        if (!found[j]) { /* any valid block for the lane; its error is not used */
-            memset(c2 + j * 16, 0, 16);
-            b2[j] = start;
-        }
-        any |= found[j];
+        live[j] = 0;
+        search[j] = a[j] > 0.0f && e1[j] != 0.0;
+        L[j].blo = 1, L[j].bhi = 0, L[j].scale2 = L[j].wscale = 1.0f;
+        if (!search[j])
+            continue;
+        live[j] = dss_setup(a[j], dss_wmax(h ? h + j * 16 : NULL), alpha, wlo, whi, &L[j]);
+        any |= live[j];
     }
-    /* the winners' decoded errors, eight lanes at once, summed as blk_err sums them */
-    if (any)
-        nvfp4i_err8_codes(&in, c2, b2, alpha, e2);
+    dss_codes8(&in, a, bytes, alpha, codes);
+    if (!(search[0] | search[1] | search[2] | search[3] | search[4] | search[5] | search[6] | search[7]))
+        return;
+    float score[DSS_RANGE_MAX][8], thr[8];
+    uint8_t cand[8], c8[128];
+    int32_t cnt[8] = {0}, k0 = 0, span = 0;
+    if (any) {
+        k0 = dss_stage1_avx2(&in, a, L, live, alpha, score, thr);
+        for (int j = 0; j < 8; j++)
+            span = live[j] && L[j].bhi - L[j].blo > span ? L[j].bhi - L[j].blo : span;
+        const __m256 tv = _mm256_loadu_ps(thr);
+        __m256i c = _mm256_setzero_si256();
+        for (int k = k0; k <= span; k++)
+            c = _mm256_sub_epi32(c, _mm256_castps_si256(_mm256_cmp_ps(_mm256_loadu_ps(score[k]), tv, _CMP_LE_OQ)));
+        _mm256_storeu_si256((__m256i *)(void *)cnt, c);
+    }
+    /* stage 2 in rounds: round r scores each live lane's r-th candidate (ascending bytes, as
+     * dss_finish visits them), keeping a strictly smaller error */
+    int next[8], rounds = 0;
     for (int j = 0; j < 8; j++) {
-        if (found[j] && e2[j] < e1[j]) {
-            memcpy(codes + j * 16, c2 + j * 16, 16);
-            bytes[j] = b2[j];
-        } else { /* the start block's codes, only where it stays */
-            const float inv = nvfp4i_block_inv(a[j], nvfp4i_e4m3_to_float(bytes[j]), alpha);
-            for (int i = 0; i < 16; i++)
-                codes[j * 16 + i] = nvfp4i_encode(x[j * 16 + i], inv);
-        }
+        next[j] = k0;
+        if (live[j] && cnt[j] > rounds)
+            rounds = cnt[j];
     }
+    for (int r = 0; r < rounds; r++) {
+        for (int j = 0; j < 8; j++) {
+            cand[j] = bytes[j];
+            if (!live[j] || r >= cnt[j])
+                continue;
+            while (!(score[next[j]][j] <= thr[j]))
+                next[j]++;
+            cand[j] = (uint8_t)(L[j].blo + next[j]++);
+        }
+        dss_exact8(&in, cand, alpha, e2, c8);
+        for (int j = 0; j < 8; j++)
+            if (live[j] && r < cnt[j] && e2[j] < e1[j]) {
+                e1[j] = e2[j];
+                bytes[j] = cand[j];
+                memcpy(codes + j * 16, c8 + j * 16, 16);
+            }
+    }
+    for (int j = 0; j < 8; j++) /* outside stage 1's range: every byte exactly */
+        if (search[j] && !live[j])
+            bytes[j] = dss_finish(x + j * 16, h ? h + j * 16 : NULL, a[j], alpha, L[j].blo, L[j].bhi, NULL, 1, 0, 0.0f,
+                                  bytes[j], e1[j], codes + j * 16);
 }
 #define DSS_GROUPS 1
 #else

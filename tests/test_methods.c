@@ -480,6 +480,25 @@ NVFP4I_EVAL_TARGET static uint64_t mag8_mismatches(void)
         ref = _mm256_sub_epi32(_mm256_setzero_si256(), ref);
         __m256i eq = _mm256_cmpeq_epi32(ref, nvfp4i_e2m1_mag8(y));
         bad += 8u - (unsigned)__builtin_popcount((unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(eq)));
+        /* the value form, against the table at the reference code (Inf included at the end) */
+        __m256 val = _mm256_permutevar8x32_ps(_mm256_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f), ref);
+        __m256i veq = _mm256_castps_si256(_mm256_cmp_ps(val, nvfp4i_e2m1_val8(y), _CMP_EQ_OQ));
+        bad += 8u - (unsigned)__builtin_popcount((unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(veq)));
+    }
+    return bad;
+}
+
+/* nvfp4i_e2m1_val8 at +Inf, and nvfp4i_e4m3_val8 at every byte against the public scalar rule. */
+NVFP4I_EVAL_TARGET static int val8_extra_mismatches(void)
+{
+    int bad = 0;
+    float v[8];
+    _mm256_storeu_ps(v, nvfp4i_e2m1_val8(_mm256_set1_ps(INFINITY)));
+    bad += v[0] != 6.0f;
+    for (int b = 0; b < 0x7F; b += 8) {
+        _mm256_storeu_ps(v, nvfp4i_e4m3_val8(_mm256_add_epi32(_mm256_set1_epi32(b), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))));
+        for (int j = 0; j < 8 && b + j < 0x7F; j++)
+            bad += v[j] != nvfp4_e4m3_to_float((uint8_t)(b + j));
     }
     return bad;
 }
@@ -501,6 +520,7 @@ static void test_e2m1_mag8_exhaustive(void **state)
         return;
     }
     assert_int_equal(mag8_mismatches(), 0);
+    assert_int_equal(val8_extra_mismatches(), 0);
     /* spot checks against the library's scalar rule */
     static const float ys[] = {0.0f, 0.25f, 0.2500001f, 0.75f, 0.7499999f, 1.25f, 1.75f, 2.5f, 3.5f, 5.0f, 5.0000005f, 6.4f, 7.0f, 1e30f};
     for (size_t i = 0; i < sizeof ys / sizeof ys[0]; i++)
@@ -822,6 +842,61 @@ static void test_underflow_stats(void **state)
 /* With one NaN in row 0 (saturate policy) a row is no longer all finite and the methods take
  * their scalar paths; rows 1.. have the same inputs and the same global scale, so they must
  * come out bit for bit as on the clean tensor, which takes the AVX2 paths where available. */
+/* DSS's eight-lane path and its block-by-block path give the same bytes and codes over blocks
+ * of every scale (1e-30 to 1e30, so some lanes fall outside stage 1's float32 range), weights
+ * with zeros and wide ranges, and several windows; a NaN in row 0 (saturate policy) sends the
+ * whole tensor down the block-by-block path. */
+static void test_dss_paths_agree(void **state)
+{
+    (void)state;
+    const int64_t rows = 41, cols = 512;
+    float *x = malloc((size_t)(rows * cols) * sizeof(float)), *xn = malloc((size_t)(rows * cols) * sizeof(float));
+    float h[512];
+    assert_non_null(x);
+    assert_non_null(xn);
+    rng_seed(2027);
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t b = 0; b < cols / 16; b++) {
+            const double sc = r % 7 == 6 ? pow(10.0, 60.0 * (uniform() - 0.5)) : exp(6.0 * (uniform() - 0.5));
+            for (int i = 0; i < 16; i++)
+                x[r * cols + b * 16 + i] = (float)(sc * (r % 2 ? student3() : gauss()));
+        }
+    for (int i = 0; i < 512; i++)
+        h[i] = i % 37 == 0 ? 0.0f : i % 101 == 0 ? 1e25f : (float)(0.01 + 3.0 * uniform());
+    memcpy(xn, x, (size_t)(rows * cols) * sizeof(float));
+    xn[3] = NAN;
+    x[3] = 0.0f;
+    xn[4] = x[4] = 0.0f;
+    const double win[3][2] = {{0.5, 2.0}, {0.1, 8.0}, {0.8, 1.25}};
+    for (int w = 0; w < 3; w++)
+        for (int weighted = 0; weighted <= 1; weighted++) {
+            cfg c = base_cfg(NVFP4_METHOD_SOAR_DSS);
+            c.lo = win[w][0];
+            c.hi = win[w][1];
+            c.h = weighted ? h : NULL;
+            result clean = run(&c, x, rows, cols);
+            nvfp4_context *ctx = NULL;
+            nvfp4_quantizer *q = make_q(&c, cols);
+            assert_int_equal(nvfp4_quantizer_set_int(q, NVFP4_Q_NONFINITE, NVFP4_NONFINITE_SATURATE), NVFP4_OK);
+            assert_int_equal(nvfp4_context_create(&ctx, NVFP4_BACKEND_CPU), NVFP4_OK);
+            uint8_t *codes = malloc((size_t)(rows * cols / 2)), *scales = malloc((size_t)(rows * cols / 16));
+            assert_non_null(codes);
+            assert_non_null(scales);
+            float gs;
+            assert_int_equal(nvfp4_quantize(ctx, q, NVFP4_DTYPE_F32, xn, rows, cols, cols, codes, scales, &gs), NVFP4_OK);
+            assert_true(gs == clean.gs);
+            assert_memory_equal(codes + cols / 2, clean.codes + cols / 2, (size_t)((rows - 1) * cols / 2));
+            assert_memory_equal(scales + cols / 16, clean.scales + cols / 16, (size_t)((rows - 1) * cols / 16));
+            free(codes);
+            free(scales);
+            nvfp4_quantizer_destroy(q);
+            nvfp4_context_destroy(ctx);
+            result_free(&clean);
+        }
+    free(x);
+    free(xn);
+}
+
 static void test_scalar_and_vector_paths_agree(void **state)
 {
     (void)state;
@@ -1201,6 +1276,7 @@ int main(void)
         cmocka_unit_test(test_sweep),
         cmocka_unit_test(test_underflow_stats),
         cmocka_unit_test(test_scalar_and_vector_paths_agree),
+        cmocka_unit_test(test_dss_paths_agree),
         cmocka_unit_test(test_eval8_matches_scalar),
         cmocka_unit_test(test_nonfinite_saturate),
         cmocka_unit_test(test_dtypes_and_layouts),

@@ -79,6 +79,7 @@ struct nvfp4_quantizer {
     int32_t rule;          /* NVFP4_RULE_* */
     int32_t e4m3_max_4o6;  /* 256 or 448 */
     int32_t cjso_iters;
+    double cjso_tol; /* NVFP4_Q_CJSO_TOLERANCE */
     double dss_lo, dss_hi;
     int32_t sweep_radius;
     float *importance;     /* malloc'd copy or NULL */

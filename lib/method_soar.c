@@ -888,10 +888,12 @@ static nvfp4_status cjso_run(nvfp4i_job *job, nvfp4i_stats_acc *st, int dss)
             loss0 = loss;
         if (it > 0 && !(loss < best_loss))
             break; /* no decrease: keep the best iterate */
+        /* converged: this iterate lowered the loss by less than the tolerance */
+        const int small = it > 0 && best_loss - loss < job->q->cjso_tol * best_loss;
         best_loss = loss;
         best_alpha = alpha;
         tmp = best, best = cur, cur = tmp;
-        if (last)
+        if (last || small)
             break;
         double num = sum_rows(g.row_num, rows), den = sum_rows(g.row_den, rows);
         float na = (float)(num / den);

@@ -24,6 +24,7 @@ nvfp4_status nvfp4_quantizer_create(nvfp4_quantizer **out, int32_t method)
     q->rule = NVFP4_RULE_MSE;
     q->e4m3_max_4o6 = 256;
     q->cjso_iters = 8;
+    q->cjso_tol = 1e-3;
     q->dss_lo = 0.5;
     q->dss_hi = 2.0;
     q->sweep_radius = 4;
@@ -142,6 +143,11 @@ nvfp4_status nvfp4_quantizer_set_float(nvfp4_quantizer *q, int32_t param, double
             return NVFP4_ERR_INVALID_VALUE;
         q->dss_hi = value;
         return NVFP4_OK;
+    case NVFP4_Q_CJSO_TOLERANCE:
+        if (!(value >= 0.0 && value < 1.0))
+            return NVFP4_ERR_INVALID_VALUE;
+        q->cjso_tol = value;
+        return NVFP4_OK;
     default:
         return NVFP4_ERR_UNKNOWN_KEY;
     }
@@ -155,6 +161,7 @@ nvfp4_status nvfp4_quantizer_get_float(const nvfp4_quantizer *q, int32_t param, 
     case NVFP4_Q_GLOBAL_SCALE: *value = q->global_scale; return NVFP4_OK;
     case NVFP4_Q_DSS_WINDOW_LO: *value = q->dss_lo; return NVFP4_OK;
     case NVFP4_Q_DSS_WINDOW_HI: *value = q->dss_hi; return NVFP4_OK;
+    case NVFP4_Q_CJSO_TOLERANCE: *value = q->cjso_tol; return NVFP4_OK;
     default: return NVFP4_ERR_UNKNOWN_KEY;
     }
 }

@@ -323,6 +323,7 @@ static void test_quantizer_params(void **state)
         {NVFP4_Q_GLOBAL_SCALE, 0.0, 0.25},
         {NVFP4_Q_DSS_WINDOW_LO, 0.5, 1.0},
         {NVFP4_Q_DSS_WINDOW_HI, 2.0, 16.0},
+        {NVFP4_Q_CJSO_TOLERANCE, 1e-3, 0.0},
     };
     for (size_t i = 0; i < sizeof flts / sizeof flts[0]; i++) {
         assert_int_equal(nvfp4_quantizer_get_float(q, flts[i].key, &d), NVFP4_OK);

@@ -266,7 +266,8 @@ static void test_quantizer_errors(void **state)
         {NVFP4_Q_GLOBAL_SCALE, -1.0},     {NVFP4_Q_GLOBAL_SCALE, NAN},       {NVFP4_Q_GLOBAL_SCALE, INFINITY},
         {NVFP4_Q_GLOBAL_SCALE, 1e300},    {NVFP4_Q_DSS_WINDOW_LO, 0.0},      {NVFP4_Q_DSS_WINDOW_LO, 1.5},
         {NVFP4_Q_DSS_WINDOW_LO, NAN},     {NVFP4_Q_DSS_WINDOW_HI, 0.5},      {NVFP4_Q_DSS_WINDOW_HI, 17.0},
-        {NVFP4_Q_DSS_WINDOW_HI, INFINITY},
+        {NVFP4_Q_DSS_WINDOW_HI, INFINITY}, {NVFP4_Q_CJSO_TOLERANCE, -1e-9},  {NVFP4_Q_CJSO_TOLERANCE, 1.0},
+        {NVFP4_Q_CJSO_TOLERANCE, NAN},
     };
     for (size_t i = 0; i < sizeof bad_flts / sizeof bad_flts[0]; i++) {
         double before = 0, after = 0;

@@ -588,6 +588,49 @@ static void test_cjso_monotone(void **state)
 }
 
 /* A caller-supplied global scale stays: only the block scales move. */
+/* The tolerance stops CJSO once an iteration gains less than that fraction; 0 runs while the
+ * loss falls. Every setting stays within MAX's error. */
+static void test_cjso_tolerance(void **state)
+{
+    (void)state;
+    const int64_t rows = 64, cols = 256;
+    float *x = make_tensor(DIST_LAPLACE, rows, cols, 1001);
+    const double tols[] = {0.5, 1e-3, 1e-5, 0.0};
+    int prev_used = 0;
+    double prev_sse = INFINITY;
+    for (size_t t = 0; t < sizeof tols / sizeof tols[0]; t++) {
+        cfg c = base_cfg(NVFP4_METHOD_SOAR_CJSO);
+        c.iters = 20;
+        nvfp4_context *ctx = NULL;
+        nvfp4_quantizer *q = make_q(&c, cols);
+        assert_int_equal(nvfp4_quantizer_set_float(q, NVFP4_Q_CJSO_TOLERANCE, tols[t]), NVFP4_OK);
+        assert_int_equal(nvfp4_context_create(&ctx, NVFP4_BACKEND_CPU), NVFP4_OK);
+        assert_int_equal(nvfp4_context_set_int(ctx, NVFP4_CTX_COLLECT_STATS, 1), NVFP4_OK);
+        uint8_t *codes = malloc((size_t)(rows * cols / 2)), *scales = malloc((size_t)(rows * cols / 16));
+        float gs;
+        assert_int_equal(nvfp4_quantize(ctx, q, NVFP4_DTYPE_F32, x, rows, cols, cols, codes, scales, &gs), NVFP4_OK);
+        nvfp4_stats st;
+        st.size = sizeof st;
+        assert_int_equal(nvfp4_context_get_stats(ctx, &st), NVFP4_OK);
+        fprintf(stderr, "  cjso tolerance %g: %d iterations, SSE %.9e (MAX %.9e)\n", tols[t], st.cjso_iterations, st.sse,
+                st.cjso_initial_sse);
+        assert_true(st.sse <= st.cjso_initial_sse);
+        if (tols[t] == 0.5)
+            assert_int_equal(st.cjso_iterations, 1); /* the first step gains ~10 %, under 50 % */
+        /* a smaller tolerance runs at least as long and ends at least as low */
+        assert_true(st.cjso_iterations >= prev_used);
+        assert_true(st.sse <= prev_sse);
+        prev_used = st.cjso_iterations;
+        prev_sse = st.sse;
+        free(codes);
+        free(scales);
+        nvfp4_quantizer_destroy(q);
+        nvfp4_context_destroy(ctx);
+    }
+    assert_true(prev_used > 1);
+    free(x);
+}
+
 static void test_cjso_fixed_global_scale(void **state)
 {
     (void)state;
@@ -1270,6 +1313,7 @@ int main(void)
         cmocka_unit_test(test_4over6_reconstruction_identity),
         cmocka_unit_test(test_e2m1_mag8_exhaustive),
         cmocka_unit_test(test_cjso_monotone),
+        cmocka_unit_test(test_cjso_tolerance),
         cmocka_unit_test(test_cjso_fixed_global_scale),
         cmocka_unit_test(test_dss_exact_search),
         cmocka_unit_test(test_soar_vs_4over6),

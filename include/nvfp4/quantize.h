@@ -57,6 +57,7 @@ typedef struct nvfp4_quantizer nvfp4_quantizer;
 #define NVFP4_Q_CJSO_ITERATIONS 300 /**< int: CJSO iterations, 1..1000 (default 8). */
 #define NVFP4_Q_DSS_WINDOW_LO 301   /**< float: DSS window low end as a multiple of the MAX scale, (0, 1] (default 0.5). */
 #define NVFP4_Q_DSS_WINDOW_HI 302   /**< float: DSS window high end as a multiple of the MAX scale, [1, 16] (default 2). */
+#define NVFP4_Q_CJSO_TOLERANCE 303  /**< float: CJSO stops after an iteration that lowers its loss by less than this fraction, [0, 1) (default 1e-3; 0: only when the loss stops falling). */
 #define NVFP4_Q_SWEEP_RADIUS 400    /**< int: sweep over ±k E4M3 codes, 1..64 (default 4). */
 /** @} */
 

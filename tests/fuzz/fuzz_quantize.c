@@ -27,7 +27,8 @@
 static const int32_t int_keys[] = {NVFP4_Q_FORMAT,          NVFP4_Q_SCALE_LAYOUT,    NVFP4_Q_NONFINITE,
                                    NVFP4_Q_RECIPE,          NVFP4_Q_E8M0_MODE,       NVFP4_Q_4OVER6_RULE,
                                    NVFP4_Q_4OVER6_E4M3_MAX, NVFP4_Q_CJSO_ITERATIONS, NVFP4_Q_SWEEP_RADIUS};
-static const int32_t float_keys[] = {NVFP4_Q_GLOBAL_SCALE, NVFP4_Q_DSS_WINDOW_LO, NVFP4_Q_DSS_WINDOW_HI};
+static const int32_t float_keys[] = {NVFP4_Q_GLOBAL_SCALE, NVFP4_Q_DSS_WINDOW_LO, NVFP4_Q_DSS_WINDOW_HI,
+                                     NVFP4_Q_CJSO_TOLERANCE};
 #define N_INT_KEYS ((int)(sizeof int_keys / sizeof int_keys[0]))
 #define N_FLOAT_KEYS ((int)(sizeof float_keys / sizeof float_keys[0]))
 
@@ -127,6 +128,7 @@ static nvfp4_status expect_set_float(int32_t key, double v)
     }
     case NVFP4_Q_DSS_WINDOW_LO: return v > 0.0 && v <= 1.0 ? NVFP4_OK : NVFP4_ERR_INVALID_VALUE;
     case NVFP4_Q_DSS_WINDOW_HI: return v >= 1.0 && v <= 16.0 ? NVFP4_OK : NVFP4_ERR_INVALID_VALUE;
+    case NVFP4_Q_CJSO_TOLERANCE: return v >= 0.0 && v < 1.0 ? NVFP4_OK : NVFP4_ERR_INVALID_VALUE;
     default: abort();
     }
 }

@@ -53,6 +53,7 @@ _QPARAMS = {
     "cjso_iterations": (300, "int", None),
     "dss_window_lo": (301, "float", None),
     "dss_window_hi": (302, "float", None),
+    "cjso_tolerance": (303, "float", None),
     "sweep_radius": (400, "int", None),
 }
 
@@ -276,7 +277,7 @@ def quantize(x, method="max", threads=1, stats=False, **params):
     params: format ('nvfp4'|'mxfp4'), scale_layout ('linear'|'128x4'), nonfinite
     ('strict'|'saturate'), recipe ('exact'|'modelopt'), e8m0_mode ('rceil'|'floor'),
     global_scale (float), rule ('mse'|'mae'|'absmax'), e4m3_max (256|448), cjso_iterations,
-    dss_window_lo, dss_window_hi, sweep_radius, importance (per-column weights).
+    cjso_tolerance, dss_window_lo, dss_window_hi, sweep_radius, importance (per-column weights).
 
     Returns Quantized(codes uint8 [rows, ceil(cols/16)*8], scales uint8 [rows, ceil(cols/16)]
     (128x4: [round_up(rows,128), round_up(nblocks,4)]), global_scale float); with stats=True a

@@ -27,20 +27,6 @@ static float soar_emax(const nvfp4_quantizer *q)
 
 /* ---- shared block helpers ---------------------------------------------------------------- */
 
-/* The decoded error of a block, the same sum as nvfp4i_block_sse() without Σx². */
-static inline double blk_err(const float *x, const float *h, const uint8_t *c, float f, float alpha)
-{
-    double e = 0.0;
-    for (int i = 0; i < 16; i++) {
-        if (!nvfp4i_isfinite(x[i]))
-            continue;
-        double w = h ? (double)h[i] : 1.0;
-        double d = (double)nvfp4i_decode(c[i], f, alpha) - (double)x[i];
-        e += w * d * d;
-    }
-    return e;
-}
-
 /* The E4M3 bytes on either side of a positive value D: *lo ≤ D ≤ *hi (equal when exact or
  * outside the range). */
 static inline void e4m3_bracket(double D, uint8_t *lo, uint8_t *hi)

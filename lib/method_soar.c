@@ -92,13 +92,28 @@ static int soar_have_avx2(void) { return __builtin_cpu_supports("avx2"); }
 /* 2^e as a float for |e| ≤ 126. */
 static inline float dss_pow2(int e) { return nvfp4i_u2f((uint32_t)(e + 127) << 23); }
 
-/* The byte range of a block with amax a > 0 (SPEC window [wlo, whi]), clamped to [1, 0x7E]. */
+/* The largest E4M3 byte whose value is ≤ v, for v ≥ 0 (0 below 2^-9; 0x7E from 448 up): the
+ * float's exponent and top three mantissa bits, truncated. */
+static inline int e4m3_floor_byte(float v)
+{
+    if (!(v < 448.0f))
+        return 0x7E;
+    if (v < 0.015625f)
+        return (int)(v * 512.0f); /* subnormal E4M3: m·2^-9, exact scaling, truncated */
+    const uint32_t u = nvfp4i_f2u(v);
+    return (int)((((u >> 23) - 120u) << 3) | ((u >> 20) & 7u));
+}
+
+/* The byte range of a block with amax a > 0 (SPEC window [wlo, whi]), clamped to [1, 0x7E]:
+ * from the byte at or below lo·Δref/2 to the one at or above 1.5·hi·Δref, Δref = a/(6α). In
+ * float32 with a 2^-20 margin on each side, above the few roundings of ref and the products. */
 static inline void dss_range(float a, float alpha, double wlo, double whi, int *blo, int *bhi)
 {
-    const double ref = (double)a / (6.0 * (double)alpha);
-    uint8_t l, h, t;
-    e4m3_bracket(0.5 * wlo * ref * (1.0 - 0x1p-20), &l, &t);
-    e4m3_bracket(1.5 * whi * ref * (1.0 + 0x1p-20), &t, &h);
+    const float ref = a / (6.0f * alpha);
+    const float lo = ref * (float)(0.5 * wlo * (1.0 - 0x1p-20)), hi = ref * (float)(1.5 * whi * (1.0 + 0x1p-20));
+    int l = e4m3_floor_byte(lo), h = e4m3_floor_byte(hi);
+    if (h < 0x7E && nvfp4i_e4m3_to_float((uint8_t)h) < hi)
+        h++;
     *blo = l < 1 ? 1 : l;
     *bhi = h < *blo ? *blo : h;
 }
@@ -119,7 +134,7 @@ static inline int dss_setup(float a, float wm, float alpha, double wlo, double w
     if (!(a >= 0x1p-100f && a <= 0x1p100f && wm >= 0x1p-100f && wm <= 0x1p100f))
         return 0;
     const float flo = nvfp4i_e4m3_to_float((uint8_t)L->blo) * alpha, fhi = nvfp4i_e4m3_to_float((uint8_t)L->bhi) * alpha;
-    if (!(flo >= 0x1p-100f && fhi <= 0x1p100f && a / flo <= 0x1p100f))
+    if (!(flo >= 0x1p-100f && fhi <= 0x1p100f && a <= flo * 0x1p100f))
         return 0;
     L->scale2 = dss_pow2(-(int)((nvfp4i_f2u(a) >> 23) & 0xFF) + 127);
     L->wscale = dss_pow2(-(int)((nvfp4i_f2u(wm) >> 23) & 0xFF) + 127);
@@ -246,10 +261,11 @@ static double dss_exact(const float *x, const float *h, float a, uint8_t b, floa
  * the range when score is NULL) and the decision against the start block (byte start, codes
  * already in codes, decoded error es). */
 static uint8_t dss_finish(const float *x, const float *h, float a, float alpha, int blo, int bhi, const float *score,
-                          int stride, int k0, float thr, uint8_t start, double es, uint8_t *codes)
+                          int stride, int k0, float thr, uint8_t start, double es, uint8_t *codes, int *won)
 {
     double best = es;
     uint8_t bb = start, c[16];
+    *won = 0;
     for (int k = score ? k0 : 0; k <= bhi - blo; k++) {
         if (score && !(score[k * stride] <= thr))
             continue;
@@ -257,7 +273,9 @@ static uint8_t dss_finish(const float *x, const float *h, float a, float alpha, 
         if (e < best) {
             best = e;
             bb = (uint8_t)(blo + k);
-            memcpy(codes, c, sizeof c);
+            *won = 1;
+            if (codes)
+                memcpy(codes, c, sizeof c);
         }
     }
     return bb;
@@ -280,17 +298,17 @@ static uint8_t dss_block(const float *x, const float *h, float a, float alpha, u
     }
     if (!(a > 0.0f) || !nvfp4i_isfinite(a) || es == 0.0)
         return start;
-    int fin = 1;
+    int fin = 1, won;
     for (int i = 0; i < 16; i++)
         fin &= nvfp4i_isfinite(x[i]);
     dss_norm n;
     if (fin && dss_normalise(x, h, a, alpha, wlo, whi, &n)) {
         float score[DSS_RANGE_MAX], thr;
         const int k0 = dss_stage1(&n, alpha, score, 1, &thr);
-        return dss_finish(x, h, a, alpha, n.blo, n.bhi, score, 1, k0, thr, start, es, codes);
+        return dss_finish(x, h, a, alpha, n.blo, n.bhi, score, 1, k0, thr, start, es, codes, &won);
     }
     dss_range(a, alpha, wlo, whi, &n.blo, &n.bhi);
-    return dss_finish(x, h, a, alpha, n.blo, n.bhi, NULL, 1, 0, 0.0f, start, es, codes);
+    return dss_finish(x, h, a, alpha, n.blo, n.bhi, NULL, 1, 0, 0.0f, start, es, codes, &won);
 }
 
 #if NVFP4I_EVAL_AVX2 && SOAR_AVX2
@@ -399,12 +417,15 @@ NVFP4I_EVAL_TARGET static void dss_codes8(const nvfp4i_eval8_in *in, const float
     }
 }
 
-/* Stage 2 for eight tame blocks, one byte each (b[j]), as dss_exact computes it lane by lane:
- * coupled codes, one step to the other neighbour where that decodes strictly closer (in a tame
- * block the coupled code is within one step of the nearest, so dss_exact's walk never takes a
- * second), float64 error in element order. Writes the codes of every lane. */
+/* Stage 2 for eight tame blocks, one byte each (b[j]): dss_exact's error lane by lane, without
+ * the codes. The coupled code's neighbour towards x can decode strictly closer only where x is
+ * within rounding of a midpoint (in a tame block the coupled code is within one step of the
+ * nearest, so dss_exact's walk never takes a second step); a float32 test that cannot miss such
+ * a lane (|fl(x̂₂ − |x|)| ≤ |fl(x̂ − |x|)|·(1 + 2^-20), each difference within 2^-24 of exact)
+ * sends an element down the float64 comparison only when some lane might. fix[j] is set when
+ * lane j's nearest codes differ from its coupled ones (then dss_exact supplies them). */
 NVFP4I_EVAL_TARGET static void dss_exact8(const nvfp4i_eval8_in *in, const uint8_t *b, float alpha, double *err,
-                                          uint8_t *codes)
+                                          int *fix)
 {
     float fv[8], iv[8];
     for (int j = 0; j < 8; j++) {
@@ -415,32 +436,41 @@ NVFP4I_EVAL_TARGET static void dss_exact8(const nvfp4i_eval8_in *in, const uint8
     const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u));
     const __m256 tab = _mm256_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f);
     const __m256 f = _mm256_loadu_ps(fv), inv = _mm256_loadu_ps(iv), al = _mm256_set1_ps(alpha);
+    const __m256 near = _mm256_set1_ps(1.0f + 0x1p-20f);
     const __m256d sd = _mm256_castsi256_pd(_mm256_set1_epi64x((long long)0x8000000000000000ull));
     __m256d e0 = _mm256_setzero_pd(), e1 = _mm256_setzero_pd();
+    int any = 0;
     for (int i = 0; i < 16; i++) {
         const __m256 ax = _mm256_andnot_ps(sign, in->x[i]);
         const __m256i m = nvfp4i_e2m1_mag8(_mm256_mul_ps(ax, inv));
         const __m256 xh = _mm256_mul_ps(_mm256_mul_ps(_mm256_permutevar8x32_ps(tab, m), f), al);
-        const __m256i up = _mm256_castps_si256(_mm256_cmp_ps(xh, ax, _CMP_LT_OQ));
-        const __m256i m2 = _mm256_sub_epi32(m, _mm256_or_si256(up, _mm256_set1_epi32(1))); /* up: +1, else −1 */
-        const __m256i ok = _mm256_andnot_si256(
-            _mm256_or_si256(_mm256_castps_si256(_mm256_cmp_ps(xh, ax, _CMP_EQ_OQ)),
-                            _mm256_or_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), m2),
-                                            _mm256_cmpgt_epi32(m2, _mm256_set1_epi32(7)))),
-            _mm256_set1_epi32(-1));
-        const __m256 xh2 = _mm256_mul_ps(
-            _mm256_mul_ps(_mm256_permutevar8x32_ps(tab, _mm256_and_si256(m2, _mm256_set1_epi32(7))), f), al);
         const __m256d a0 = _mm256_cvtps_pd(_mm256_castps256_ps128(ax)), a1 = _mm256_cvtps_pd(_mm256_extractf128_ps(ax, 1));
         __m256d d0 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(xh)), a0);
         __m256d d1 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(xh, 1)), a1);
-        const __m256d g0 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(xh2)), a0);
-        const __m256d g1 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(xh2, 1)), a1);
-        const __m256d t0 = _mm256_and_pd(_mm256_cmp_pd(_mm256_andnot_pd(sd, g0), _mm256_andnot_pd(sd, d0), _CMP_LT_OQ),
-                                         _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(ok))));
-        const __m256d t1 = _mm256_and_pd(_mm256_cmp_pd(_mm256_andnot_pd(sd, g1), _mm256_andnot_pd(sd, d1), _CMP_LT_OQ),
-                                         _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_extracti128_si256(ok, 1))));
-        d0 = _mm256_blendv_pd(d0, g0, t0);
-        d1 = _mm256_blendv_pd(d1, g1, t1);
+        /* the neighbour towards x: up where x̂ < |x|, else down; none at x̂ = |x| or past 0..7 */
+        const __m256i up = _mm256_castps_si256(_mm256_cmp_ps(xh, ax, _CMP_LT_OQ));
+        const __m256i m2 = _mm256_sub_epi32(m, _mm256_or_si256(up, _mm256_set1_epi32(1)));
+        const __m256i bad = _mm256_or_si256(_mm256_castps_si256(_mm256_cmp_ps(xh, ax, _CMP_EQ_OQ)),
+                                            _mm256_or_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), m2),
+                                                            _mm256_cmpgt_epi32(m2, _mm256_set1_epi32(7))));
+        const __m256 xh2 = _mm256_mul_ps(
+            _mm256_mul_ps(_mm256_permutevar8x32_ps(tab, _mm256_and_si256(m2, _mm256_set1_epi32(7))), f), al);
+        const __m256 maybe = _mm256_andnot_ps(
+            _mm256_castsi256_ps(bad),
+            _mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_sub_ps(xh2, ax)),
+                          _mm256_mul_ps(_mm256_andnot_ps(sign, _mm256_sub_ps(xh, ax)), near), _CMP_LE_OQ));
+        if (_mm256_movemask_ps(maybe)) { /* the exact comparison, in float64 as dss_exact makes it */
+            const __m256 ok = _mm256_castsi256_ps(_mm256_andnot_si256(bad, _mm256_set1_epi32(-1)));
+            const __m256d g0 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(xh2)), a0);
+            const __m256d g1 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(xh2, 1)), a1);
+            const __m256d t0 = _mm256_and_pd(_mm256_cmp_pd(_mm256_andnot_pd(sd, g0), _mm256_andnot_pd(sd, d0), _CMP_LT_OQ),
+                                             _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(_mm256_castps_si256(ok)))));
+            const __m256d t1 = _mm256_and_pd(_mm256_cmp_pd(_mm256_andnot_pd(sd, g1), _mm256_andnot_pd(sd, d1), _CMP_LT_OQ),
+                                             _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_extractf128_si256(_mm256_castps_si256(ok), 1))));
+            d0 = _mm256_blendv_pd(d0, g0, t0);
+            d1 = _mm256_blendv_pd(d1, g1, t1);
+            any |= _mm256_movemask_pd(t0) | (_mm256_movemask_pd(t1) << 4);
+        }
         if (in->weighted) {
             e0 = _mm256_add_pd(e0, _mm256_mul_pd(_mm256_mul_pd(in->wd[2 * i], d0), d0));
             e1 = _mm256_add_pd(e1, _mm256_mul_pd(_mm256_mul_pd(in->wd[2 * i + 1], d1), d1));
@@ -448,16 +478,11 @@ NVFP4I_EVAL_TARGET static void dss_exact8(const nvfp4i_eval8_in *in, const uint8
             e0 = _mm256_add_pd(e0, _mm256_mul_pd(d0, d0));
             e1 = _mm256_add_pd(e1, _mm256_mul_pd(d1, d1));
         }
-        const int take = _mm256_movemask_pd(t0) | (_mm256_movemask_pd(t1) << 4);
-        const int neg = _mm256_movemask_ps(in->x[i]);
-        int32_t mv[8], m2v[8];
-        _mm256_storeu_si256((__m256i *)(void *)mv, m);
-        _mm256_storeu_si256((__m256i *)(void *)m2v, m2);
-        for (int j = 0; j < 8; j++)
-            codes[j * 16 + i] = (uint8_t)(((take >> j) & 1 ? m2v[j] : mv[j]) | (((neg >> j) & 1) << 3));
     }
     _mm256_storeu_pd(err, e0);
     _mm256_storeu_pd(err + 4, e1);
+    for (int j = 0; j < 8; j++)
+        fix[j] = (any >> j) & 1;
 }
 
 /* dss_block for eight consecutive blocks (finite input), the same bytes and codes: the start
@@ -492,16 +517,25 @@ NVFP4I_EVAL_TARGET static void dss_group_avx2(const float *x, const float *h, co
         live[j] = dss_setup(a[j], dss_wmax(h ? h + j * 16 : NULL), alpha, wlo, whi, &L[j]);
         any |= live[j];
     }
-    dss_codes8(&in, a, bytes, alpha, codes);
-    if (!(search[0] | search[1] | search[2] | search[3] | search[4] | search[5] | search[6] | search[7]))
+    int won[8] = {0};
+    if (!any) {
+        for (int j = 0; j < 8; j++) /* outside stage 1's range: every byte exactly */
+            if (search[j])
+                bytes[j] = dss_finish(x + j * 16, h ? h + j * 16 : NULL, a[j], alpha, L[j].blo, L[j].bhi, NULL, 1, 0,
+                                      0.0f, bytes[j], e1[j], NULL, &won[j]);
+        dss_codes8(&in, a, bytes, alpha, codes);
+        for (int j = 0; j < 8; j++) /* dss_finish's winners: their own nearest codes */
+            if (won[j])
+                dss_exact(x + j * 16, h ? h + j * 16 : NULL, a[j], bytes[j], alpha, codes + j * 16);
         return;
+    }
     float score[DSS_RANGE_MAX][8], thr[8];
-    uint8_t cand[8], c8[128];
-    int32_t cnt[8] = {0}, k0 = 0, span = 0;
-    if (any) {
-        k0 = dss_stage1_avx2(&in, a, L, live, alpha, score, thr);
-        for (int j = 0; j < 8; j++)
-            span = live[j] && L[j].bhi - L[j].blo > span ? L[j].bhi - L[j].blo : span;
+    uint8_t cand[8];
+    int32_t cnt[8] = {0}, span = 0;
+    const int k0 = dss_stage1_avx2(&in, a, L, live, alpha, score, thr);
+    for (int j = 0; j < 8; j++)
+        span = live[j] && L[j].bhi - L[j].blo > span ? L[j].bhi - L[j].blo : span;
+    {
         const __m256 tv = _mm256_loadu_ps(thr);
         __m256i c = _mm256_setzero_si256();
         for (int k = k0; k <= span; k++)
@@ -509,8 +543,9 @@ NVFP4I_EVAL_TARGET static void dss_group_avx2(const float *x, const float *h, co
         _mm256_storeu_si256((__m256i *)(void *)cnt, c);
     }
     /* stage 2 in rounds: round r scores each live lane's r-th candidate (ascending bytes, as
-     * dss_finish visits them), keeping a strictly smaller error */
-    int next[8], rounds = 0;
+     * dss_finish visits them), keeping a strictly smaller error; nearest codes that differ from
+     * the coupled ones (fix) come from dss_exact at the end */
+    int next[8], rounds = 0, fix[8], wfix[8] = {0};
     for (int j = 0; j < 8; j++) {
         next[j] = k0;
         if (live[j] && cnt[j] > rounds)
@@ -525,18 +560,25 @@ NVFP4I_EVAL_TARGET static void dss_group_avx2(const float *x, const float *h, co
                 next[j]++;
             cand[j] = (uint8_t)(L[j].blo + next[j]++);
         }
-        dss_exact8(&in, cand, alpha, e2, c8);
+        dss_exact8(&in, cand, alpha, e2, fix);
         for (int j = 0; j < 8; j++)
             if (live[j] && r < cnt[j] && e2[j] < e1[j]) {
                 e1[j] = e2[j];
                 bytes[j] = cand[j];
-                memcpy(codes + j * 16, c8 + j * 16, 16);
+                wfix[j] = fix[j];
+                won[j] = 1;
             }
     }
     for (int j = 0; j < 8; j++) /* outside stage 1's range: every byte exactly */
-        if (search[j] && !live[j])
+        if (search[j] && !live[j]) {
             bytes[j] = dss_finish(x + j * 16, h ? h + j * 16 : NULL, a[j], alpha, L[j].blo, L[j].bhi, NULL, 1, 0, 0.0f,
-                                  bytes[j], e1[j], codes + j * 16);
+                                  bytes[j], e1[j], NULL, &won[j]);
+            wfix[j] = won[j];
+        }
+    dss_codes8(&in, a, bytes, alpha, codes);
+    for (int j = 0; j < 8; j++)
+        if (won[j] && wfix[j])
+            dss_exact(x + j * 16, h ? h + j * 16 : NULL, a[j], bytes[j], alpha, codes + j * 16);
 }
 #define DSS_GROUPS 1
 #else

@@ -40,15 +40,6 @@ static inline void e4m3_bracket(double D, uint8_t *lo, uint8_t *hi)
         *hi = (uint8_t)(b + 1);
 }
 
-/* MAX's byte for block amax a at global scale α (SPEC §3.1 with s_enc = 1/α). */
-static inline uint8_t max_byte_at(float a, float alpha)
-{
-    float e = 1.0f / alpha;
-    if (!(e <= NVFP4I_FLT_MAX))
-        e = NVFP4I_FLT_MAX;
-    return nvfp4i_max_scale(a, nvfp4i_max_pre(e));
-}
-
 /* ---- DSS --------------------------------------------------------------------------------- */
 
 /* SPEC §3.4 minimises per block E(Δq, Δd) = Σ w (x − α·Δd·v(x/(α·Δq)))² over a code-choosing
@@ -833,20 +824,17 @@ static void out_range(void *argp, int64_t rb, int64_t re, int tid)
             if (k < k8) {
                 if (k % 8 == 0) { /* DSS for blocks k..k+7 at once */
                     float a8[8];
-                    uint8_t s2[8];
-                    for (int j = 0; j < 8; j++) {
+                    for (int j = 0; j < 8; j++)
                         a8[j] = nvfp4i_block_amax(xb + j * 16, 16);
-                        s2[j] = max_byte_at(a8[j], alpha);
-                    }
-                    dss_group_avx2(xb, hb, a8, alpha, g->cur + r * nblk + k, s2, job->q->dss_lo, job->q->dss_hi,
-                                   gb, gc);
+                    dss_group_avx2(xb, hb, a8, alpha, g->cur + r * nblk + k, g->cur + r * nblk + k, job->q->dss_lo,
+                                   job->q->dss_hi, gb, gc);
                 }
                 b = gb[k % 8];
                 cb = gc + (k % 8) * 16;
             } else
 #endif
-            if (g->dss)
-                b = dss_block(xb, hb, a, alpha, b, max_byte_at(a, alpha), job->q->dss_lo, job->q->dss_hi, c);
+            if (g->dss) /* from the CJSO byte; MAX's byte at this α lies inside DSS's range */
+                b = dss_block(xb, hb, a, alpha, b, b, job->q->dss_lo, job->q->dss_hi, c);
             else
                 nvfp4i_encode_block(xb, 16, a, b, alpha, c);
             float sv = nvfp4i_e4m3_to_float(b);

@@ -639,9 +639,11 @@ typedef struct {
     float *xbuf;      /* [threads][padded] */
     uint8_t *cur;     /* the iterate's block bytes [rows·nblk] (written in PASS_INIT) */
     uint8_t *next;    /* the updated bytes (PASS_INIT, PASS_UPDATE) */
-    double *row_loss; /* [rows] */
-    double *row_num;  /* [rows]: Σ_b Δ_b Σ h x q */
-    double *row_den;  /* [rows]: Σ_b Δ_b² Σ h q² */
+    double *row_loss;  /* [rows]: the iterate's loss as scored (see cjf_blk) */
+    double *row_bnd;   /* [rows]: a bound on |scored − exact| of row_loss */
+    double *row_num;   /* [rows]: Σ_b Δ_b Σ h x q */
+    double *row_den;   /* [rows]: Σ_b Δ_b² Σ h q² */
+    double *row_exact; /* [rows]: PASS_INIT with statistics: MAX's exact loss */
     float alpha;
     int mode;
     int avx2;
@@ -650,90 +652,374 @@ typedef struct {
     nvfp4i_stats_acc *st; /* [threads] */
 } cj_arg;
 
-/* The Δ step of one block: from its codes' least-squares sums, both E4M3 neighbours of the LS
- * scale (or of the MAX scale when every code is zero) as candidates. */
-static inline int cj_candidates(float a, float alpha, double sxq, double sqq, uint8_t *cand)
+/* ---- CJSO's float32 scores ------------------------------------------------------------------
+ * A CJSO pass scores every block at its current byte and at the E4M3 neighbours of that score's
+ * least-squares scale. Most blocks are scored in float32 in block-normalised units (x scaled by
+ * the power of two that puts the amax in [1, 2), weights by the one that puts the largest in
+ * [1, 2), as DSS's stage 1 does), which costs a fraction of the exact float64 evaluation; a block
+ * is scored exactly (nvfp4i_eval_block) when its amax or weights or the decode step of one of its
+ * bytes leave [2^-100, 2^100] (byte 0 included) or it holds a non-finite value. Within a block
+ * the bytes compare by score (the same units for all), so a block's choice can differ from the
+ * exact one only between near-equal errors, where either serves. The iterate's loss carries a
+ * bound on |scored − exact|: each term's d = z − v·s holds at most three roundings of 2^-24 of
+ * v·s and one of d, and the float32 sums 16·2^-24, so |score − exact| ≤ 2^-19·E +
+ * 2^-21.5·sqrt((S + E)·E), S = Σ wn·z²; the bound used is 2^-17·(E + sqrt((S + E)·E)) + 2^-120.
+ * cjso_run takes an iterate only when its loss plus bound is below the best loss minus its
+ * bound, so the exact loss falls too and CJSO is never worse than MAX. The eight-lane path and
+ * the block-by-block path do the same float operations per block, so they agree bit for bit. */
+
+/* One block's float32 inputs. */
+typedef struct {
+    float ax[16], z[16], wn[16];
+    float a, scale2, wscale, S;
+    int tame;
+} cjf_blk;
+
+static inline void cjf_load(const float *x, const float *h, cjf_blk *n)
 {
-    if (!(a > 0.0f))
-        return 0;
-    double D = sqq > 0.0 ? sxq / ((double)alpha * sqq) : (double)a / (6.0 * (double)alpha);
+    float a = 0.0f, wm = 1.0f;
+    for (int i = 0; i < 16; i++) {
+        n->ax[i] = nvfp4i_u2f(nvfp4i_f2u(x[i]) & 0x7FFFFFFFu);
+        a = n->ax[i] > a ? n->ax[i] : a;
+    }
+    if (h) {
+        wm = 0.0f;
+        for (int i = 0; i < 16; i++)
+            wm = h[i] > wm ? h[i] : wm;
+    }
+    n->a = a;
+    n->tame = a >= 0x1p-100f && a <= 0x1p100f && wm >= 0x1p-100f && wm <= 0x1p100f;
+    n->scale2 = n->tame ? nvfp4i_u2f((254u - (nvfp4i_f2u(a) >> 23)) << 23) : 1.0f;
+    n->wscale = n->tame ? nvfp4i_u2f((254u - (nvfp4i_f2u(wm) >> 23)) << 23) : 1.0f;
+    float S = 0.0f;
+    for (int i = 0; i < 16; i++) {
+        n->z[i] = n->ax[i] * n->scale2;
+        n->wn[i] = h ? h[i] * n->wscale : 1.0f;
+        S = S + (n->wn[i] * n->z[i]) * n->z[i];
+    }
+    n->S = S;
+}
+
+/* Whether byte b's decode step keeps a block with amax a in float32's comfortable range. */
+static inline int cjf_byte_ok(float a, uint8_t b, float alpha)
+{
+    const float fa = nvfp4i_e4m3_to_float(b) * alpha;
+    return b != 0 && fa >= 0x1p-100f && fa <= 0x1p100f && a <= fa * 0x1p100f;
+}
+
+/* The float32 score of byte b: error, Σ wn·z·v and Σ wn·v² (normalised units). */
+static inline void cjf_score(const cjf_blk *n, uint8_t b, float alpha, float *e, float *s1, float *s2)
+{
+    const float fa = nvfp4i_e4m3_to_float(b) * alpha;
+    float inv = 1.0f / fa;
+    inv = inv <= NVFP4I_FLT_MAX ? inv : NVFP4I_FLT_MAX;
+    const float s = fa * n->scale2;
+    float ee = 0.0f, p = 0.0f, q = 0.0f;
+    for (int i = 0; i < 16; i++) {
+        const float v = nvfp4i_e2m1_tab[nvfp4i_e2m1_from_float(n->ax[i] * inv) & 7];
+        const float d = n->z[i] - v * s;
+        ee = ee + (n->wn[i] * d) * d;
+        p = p + (n->wn[i] * n->z[i]) * v;
+        q = q + (n->wn[i] * v) * v;
+    }
+    *e = ee;
+    *s1 = p;
+    *s2 = q;
+}
+
+/* The E4M3 neighbours lo ≤ D ≤ hi of the least-squares scale of a float32 score (of the MAX
+ * scale a/(6α) when every code is zero), in float32. */
+static inline void cjf_bracket(const cjf_blk *n, float alpha, float s1, float s2, uint8_t *lo, uint8_t *hi)
+{
+    const float D = s2 > 0.0f ? s1 / (s2 * (n->scale2 * alpha)) : n->a / (6.0f * alpha);
+    const int l = e4m3_floor_byte(D);
+    *lo = (uint8_t)l;
+    *hi = (uint8_t)(l < 0x7E && nvfp4i_e4m3_to_float((uint8_t)l) < D ? l + 1 : l);
+}
+
+/* A fast block's contribution from its scores: the current byte's loss and bound, the winner's
+ * α-step sums, in the input's units. */
+static inline void cjf_account(const cjf_blk *n, float eb, uint8_t best, float s1, float s2, double *loss, double *bnd,
+                               double *num, double *den)
+{
+    const double r2 = 1.0 / (double)n->scale2, rw = 1.0 / (double)n->wscale, de = (double)eb;
+    const double ue = r2 * r2 * rw, f = (double)nvfp4i_e4m3_to_float(best);
+    *loss += de * ue;
+    *bnd += (0x1p-17 * (de + sqrt(((double)n->S + de) * de)) + 0x1p-120) * ue;
+    *num += f * ((double)s1 * r2 * rw);
+    *den += f * f * ((double)s2 * rw);
+}
+
+/* The exact evaluation of one block for a CJSO pass (blocks the float32 scores do not serve):
+ * loss of byte b, the Δ step over both neighbours of its LS scale, the α-step sums. */
+static uint8_t cj_block_exact(const float *xb, const float *hb, float a, uint8_t b, float alpha, int eval_only,
+                              double *loss, double *num, double *den)
+{
+    uint8_t c[16];
+    double sxq, sqq;
+    double e = nvfp4i_eval_block(xb, hb, a, b, alpha, c, &sxq, &sqq);
+    *loss += e;
+    if (eval_only || !(a > 0.0f)) {
+        if (!eval_only) {
+            const double f = (double)nvfp4i_e4m3_to_float(b);
+            *num += f * sxq;
+            *den += f * f * sqq;
+        }
+        return b;
+    }
+    uint8_t best = b, cand[2];
+    const double D = sqq > 0.0 ? sxq / ((double)alpha * sqq) : (double)a / (6.0 * (double)alpha);
     e4m3_bracket(D, &cand[0], &cand[1]);
-    return cand[1] == cand[0] ? 1 : 2;
+    for (int t = 0; t < 2; t++) {
+        if (cand[t] == best || (t == 1 && cand[1] == cand[0]))
+            continue;
+        double s1, s2;
+        const double e2 = nvfp4i_eval_block(xb, hb, a, cand[t], alpha, c, &s1, &s2);
+        if (e2 < e) {
+            e = e2;
+            best = cand[t];
+            sxq = s1;
+            sqq = s2;
+        }
+    }
+    const double f = (double)nvfp4i_e4m3_to_float(best);
+    *num += f * sxq;
+    *den += f * f * sqq;
+    return best;
+}
+
+/* One block of a CJSO pass, the definition both paths follow: returns the next byte. */
+static uint8_t cj_block(const float *xb, const float *hb, uint8_t b, float alpha, int eval_only, double *loss,
+                        double *bnd, double *num, double *den)
+{
+    cjf_blk n;
+    cjf_load(xb, hb, &n);
+    int fin = 1;
+    for (int i = 0; i < 16; i++)
+        fin &= nvfp4i_isfinite(xb[i]);
+    if (fin && n.tame && cjf_byte_ok(n.a, b, alpha)) {
+        float e, s1, s2;
+        cjf_score(&n, b, alpha, &e, &s1, &s2);
+        if (eval_only) {
+            cjf_account(&n, e, b, s1, s2, loss, bnd, num, den);
+            return b;
+        }
+        uint8_t lo, hi, cand[2];
+        cjf_bracket(&n, alpha, s1, s2, &lo, &hi);
+        int nc = 0, ok = 1;
+        if (lo != b)
+            cand[nc++] = lo;
+        if (hi != b && hi != lo)
+            cand[nc++] = hi;
+        for (int t = 0; t < nc; t++)
+            ok &= cjf_byte_ok(n.a, cand[t], alpha);
+        if (ok) {
+            const float eb = e;
+            uint8_t best = b;
+            for (int t = 0; t < nc; t++) {
+                float e2, p, q;
+                cjf_score(&n, cand[t], alpha, &e2, &p, &q);
+                if (e2 < e) {
+                    e = e2;
+                    best = cand[t];
+                    s1 = p;
+                    s2 = q;
+                }
+            }
+            cjf_account(&n, eb, best, s1, s2, loss, bnd, num, den);
+            return best;
+        }
+    }
+    /* in EVAL the sums are unused */
+    double dn = 0.0, dd = 0.0;
+    const uint8_t best = cj_block_exact(xb, hb, nvfp4i_block_amax(xb, 16), b, alpha, eval_only, loss, &dn, &dd);
+    *num += dn;
+    *den += dd;
+    return best;
 }
 
 #if NVFP4I_EVAL_AVX2
-/* cj_range's block loop for blocks k..k+7 of row r, the same decisions in the same order. */
-NVFP4I_EVAL_TARGET static void cj_group_avx2(cj_arg *g, const float *x, int64_t r, int64_t k, float pre,
-                                             double *loss, double *num, double *den)
+/* Floor bytes of positive float lanes (e4m3_floor_byte lane by lane). */
+NVFP4I_EVAL_TARGET static inline __m256i cjf_floor8(__m256 v)
+{
+    const __m256i u = _mm256_castps_si256(v);
+    const __m256i nb = _mm256_or_si256(_mm256_slli_epi32(_mm256_sub_epi32(_mm256_srli_epi32(u, 23), _mm256_set1_epi32(120)), 3),
+                                       _mm256_and_si256(_mm256_srli_epi32(u, 20), _mm256_set1_epi32(7)));
+    const __m256i sb = _mm256_cvttps_epi32(_mm256_mul_ps(_mm256_min_ps(v, _mm256_set1_ps(0.015625f)), _mm256_set1_ps(512.0f)));
+    __m256i r = _mm256_blendv_epi8(nb, sb, _mm256_castps_si256(_mm256_cmp_ps(v, _mm256_set1_ps(0.015625f), _CMP_LT_OQ)));
+    return _mm256_blendv_epi8(_mm256_set1_epi32(0x7E), r, _mm256_castps_si256(_mm256_cmp_ps(v, _mm256_set1_ps(448.0f), _CMP_LT_OQ)));
+}
+
+/* cjf_byte_ok lane by lane (bytes as int32 lanes), as a lane mask. */
+NVFP4I_EVAL_TARGET static inline __m256 cjf_ok8(__m256 a, __m256i b, float alpha)
+{
+    const __m256 fa = _mm256_mul_ps(nvfp4i_e4m3_val8(b), _mm256_set1_ps(alpha));
+    __m256 ok = _mm256_andnot_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(b, _mm256_setzero_si256())),
+                                 _mm256_cmp_ps(fa, _mm256_set1_ps(0x1p-100f), _CMP_GE_OQ));
+    ok = _mm256_and_ps(ok, _mm256_cmp_ps(fa, _mm256_set1_ps(0x1p100f), _CMP_LE_OQ));
+    return _mm256_and_ps(ok, _mm256_cmp_ps(a, _mm256_mul_ps(fa, _mm256_set1_ps(0x1p100f)), _CMP_LE_OQ));
+}
+
+/* cjf_score for eight blocks at bytes b (int32 lanes; lanes whose byte is not ok compute on
+ * garbage and are not used). */
+NVFP4I_EVAL_TARGET static inline void cjf_score8(const __m256 *ax, const __m256 *z, const __m256 *wn, __m256 scale2,
+                                                 __m256i b, float alpha, __m256 *e, __m256 *s1, __m256 *s2)
+{
+    const __m256 fa = _mm256_mul_ps(nvfp4i_e4m3_val8(b), _mm256_set1_ps(alpha));
+    const __m256 inv = _mm256_min_ps(_mm256_div_ps(_mm256_set1_ps(1.0f), fa), _mm256_set1_ps(NVFP4I_FLT_MAX));
+    const __m256 s = _mm256_mul_ps(fa, scale2);
+    __m256 ee = _mm256_setzero_ps(), p = _mm256_setzero_ps(), q = _mm256_setzero_ps();
+    for (int i = 0; i < 16; i++) {
+        const __m256 v = nvfp4i_e2m1_val8(_mm256_mul_ps(ax[i], inv));
+        const __m256 d = _mm256_sub_ps(z[i], _mm256_mul_ps(v, s));
+        ee = _mm256_add_ps(ee, _mm256_mul_ps(_mm256_mul_ps(wn[i], d), d));
+        p = _mm256_add_ps(p, _mm256_mul_ps(_mm256_mul_ps(wn[i], z[i]), v));
+        q = _mm256_add_ps(q, _mm256_mul_ps(_mm256_mul_ps(wn[i], v), v));
+    }
+    *e = ee;
+    *s1 = p;
+    *s2 = q;
+}
+
+/* cj_block for blocks k..k+7 of row r (finite input), lane j = block j: the same float
+ * operations, decisions and accumulation order; lanes that are not fast go through cj_block's
+ * exact branch one by one. */
+NVFP4I_EVAL_TARGET static void cjf_group_avx2(cj_arg *g, const float *x, int64_t r, int64_t k, float pre,
+                                              double *loss, double *bnd, double *num, double *den, double *exact)
 {
     const nvfp4i_job *job = g->job;
     const int64_t idx0 = r * job->nblk + k;
     const float alpha = g->alpha;
-    nvfp4i_eval8_in in;
-    nvfp4i_eval8_load(&in, x + k * 16, job->h ? job->h + k * 16 : NULL);
+    const float *xb = x + k * 16, *hb = job->h ? job->h + k * 16 : NULL;
+    const int eval_only = g->mode == PASS_EVAL;
+    const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u));
+    __m256 ax[16], z[16], wn[16];
+    for (int half = 0; half < 2; half++) {
+        for (int j = 0; j < 8; j++)
+            ax[half * 8 + j] = _mm256_loadu_ps(xb + j * 16 + half * 8);
+        nvfp4i_tr8(ax + half * 8);
+        if (hb) {
+            for (int j = 0; j < 8; j++)
+                wn[half * 8 + j] = _mm256_loadu_ps(hb + j * 16 + half * 8);
+            nvfp4i_tr8(wn + half * 8);
+        }
+    }
+    __m256 av = _mm256_setzero_ps(), wm = _mm256_set1_ps(1.0f);
+    for (int i = 0; i < 16; i++) {
+        ax[i] = _mm256_andnot_ps(sign, ax[i]);
+        av = _mm256_max_ps(av, ax[i]);
+    }
+    if (hb) {
+        wm = _mm256_setzero_ps();
+        for (int i = 0; i < 16; i++)
+            wm = _mm256_max_ps(wm, wn[i]);
+    }
+    const __m256 lo100 = _mm256_set1_ps(0x1p-100f), hi100 = _mm256_set1_ps(0x1p100f);
+    const __m256 tame = _mm256_and_ps(_mm256_and_ps(_mm256_cmp_ps(av, lo100, _CMP_GE_OQ), _mm256_cmp_ps(av, hi100, _CMP_LE_OQ)),
+                                      _mm256_and_ps(_mm256_cmp_ps(wm, lo100, _CMP_GE_OQ), _mm256_cmp_ps(wm, hi100, _CMP_LE_OQ)));
+    const __m256i c254 = _mm256_set1_epi32(254);
+    const __m256 one = _mm256_set1_ps(1.0f);
+    const __m256 scale2 = _mm256_blendv_ps(
+        one, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_sub_epi32(c254, _mm256_srli_epi32(_mm256_castps_si256(av), 23)), 23)), tame);
+    const __m256 wscale = _mm256_blendv_ps(
+        one, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_sub_epi32(c254, _mm256_srli_epi32(_mm256_castps_si256(wm), 23)), 23)), tame);
+    __m256 S = _mm256_setzero_ps();
+    for (int i = 0; i < 16; i++) {
+        z[i] = _mm256_mul_ps(ax[i], scale2);
+        wn[i] = hb ? _mm256_mul_ps(wn[i], wscale) : one;
+        S = _mm256_add_ps(S, _mm256_mul_ps(_mm256_mul_ps(wn[i], z[i]), z[i]));
+    }
     float a[8];
-    uint8_t b[8], best[8], cand[2][8];
-    int nc[8];
+    int32_t bv[8];
+    _mm256_storeu_ps(a, av);
     for (int j = 0; j < 8; j++) {
-        a[j] = nvfp4i_block_amax(x + (k + j) * 16, 16);
-        if (g->mode == PASS_INIT) {
-            b[j] = nvfp4i_max_scale(a[j], pre);
-            g->cur[idx0 + j] = b[j];
+        bv[j] = g->mode == PASS_INIT ? nvfp4i_max_scale(a[j], pre) : g->cur[idx0 + j];
+        if (g->mode == PASS_INIT)
+            g->cur[idx0 + j] = (uint8_t)bv[j];
+    }
+    if (exact) {
+        uint8_t c[16];
+        double t1, t2;
+        for (int j = 0; j < 8; j++)
+            *exact += nvfp4i_eval_block(xb + j * 16, hb ? hb + j * 16 : NULL, a[j], (uint8_t)bv[j], alpha, c, &t1, &t2);
+    }
+    const __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)bv);
+    __m256 fast = _mm256_and_ps(tame, cjf_ok8(av, b, alpha));
+    __m256 e, s1, s2;
+    cjf_score8(ax, z, wn, scale2, b, alpha, &e, &s1, &s2);
+    const __m256 eb = e;
+    __m256i best = b;
+    if (!eval_only) {
+        /* the neighbours of the LS scale, other than b, packed to the front */
+        const __m256 D = _mm256_blendv_ps(_mm256_div_ps(_mm256_max_ps(av, _mm256_setzero_ps()), _mm256_set1_ps(6.0f * alpha)),
+                                          _mm256_div_ps(s1, _mm256_mul_ps(s2, _mm256_mul_ps(scale2, _mm256_set1_ps(alpha)))),
+                                          _mm256_cmp_ps(s2, _mm256_setzero_ps(), _CMP_GT_OQ));
+        const __m256i lo = cjf_floor8(D);
+        const __m256i up = _mm256_and_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(0x7E), lo),
+                                            _mm256_castps_si256(_mm256_cmp_ps(nvfp4i_e4m3_val8(lo), D, _CMP_LT_OQ)));
+        const __m256i hi = _mm256_sub_epi32(lo, up);
+        const __m256i lo_ne = _mm256_xor_si256(_mm256_cmpeq_epi32(lo, b), _mm256_set1_epi32(-1));
+        const __m256i hi_ne = _mm256_xor_si256(_mm256_cmpeq_epi32(hi, b), _mm256_set1_epi32(-1));
+        const __m256i c1 = _mm256_blendv_epi8(hi, lo, lo_ne);
+        const __m256 v1 = _mm256_castsi256_ps(_mm256_or_si256(lo_ne, hi_ne));
+        const __m256 v2 = _mm256_castsi256_ps(_mm256_and_si256(_mm256_and_si256(lo_ne, hi_ne), up));
+        fast = _mm256_and_ps(fast, _mm256_or_ps(_mm256_andnot_ps(v1, _mm256_castsi256_ps(_mm256_set1_epi32(-1))), cjf_ok8(av, c1, alpha)));
+        fast = _mm256_and_ps(fast, _mm256_or_ps(_mm256_andnot_ps(v2, _mm256_castsi256_ps(_mm256_set1_epi32(-1))), cjf_ok8(av, hi, alpha)));
+        if (_mm256_movemask_ps(_mm256_and_ps(fast, v1))) {
+            __m256 e2, p, q;
+            cjf_score8(ax, z, wn, scale2, c1, alpha, &e2, &p, &q);
+            const __m256 m = _mm256_and_ps(v1, _mm256_cmp_ps(e2, e, _CMP_LT_OQ));
+            e = _mm256_blendv_ps(e, e2, m);
+            s1 = _mm256_blendv_ps(s1, p, m);
+            s2 = _mm256_blendv_ps(s2, q, m);
+            best = _mm256_blendv_epi8(best, c1, _mm256_castps_si256(m));
+        }
+        if (_mm256_movemask_ps(_mm256_and_ps(fast, v2))) {
+            __m256 e2, p, q;
+            cjf_score8(ax, z, wn, scale2, hi, alpha, &e2, &p, &q);
+            const __m256 m = _mm256_and_ps(v2, _mm256_cmp_ps(e2, e, _CMP_LT_OQ));
+            e = _mm256_blendv_ps(e, e2, m);
+            s1 = _mm256_blendv_ps(s1, p, m);
+            s2 = _mm256_blendv_ps(s2, q, m);
+            best = _mm256_blendv_epi8(best, hi, _mm256_castps_si256(m));
+        }
+    }
+    float ebv[8], p1[8], p2[8], sc[8], ws[8], Sv[8];
+    int32_t bb[8];
+    _mm256_storeu_ps(ebv, eb);
+    _mm256_storeu_ps(p1, s1);
+    _mm256_storeu_ps(p2, s2);
+    _mm256_storeu_ps(sc, scale2);
+    _mm256_storeu_ps(ws, wscale);
+    _mm256_storeu_ps(Sv, S);
+    _mm256_storeu_si256((__m256i *)(void *)bb, best);
+    const int fm = _mm256_movemask_ps(fast);
+    for (int j = 0; j < 8; j++) {
+        uint8_t nb;
+        if ((fm >> j) & 1) {
+            cjf_blk n;
+            n.scale2 = sc[j];
+            n.wscale = ws[j];
+            n.S = Sv[j];
+            nb = (uint8_t)bb[j];
+            cjf_account(&n, ebv[j], nb, p1[j], p2[j], loss, bnd, num, den);
         } else {
-            b[j] = g->cur[idx0 + j];
+            double dn = 0.0, dd = 0.0;
+            nb = cj_block_exact(xb + j * 16, hb ? hb + j * 16 : NULL, a[j], (uint8_t)bv[j], alpha, eval_only, loss, &dn, &dd);
+            *num += dn;
+            *den += dd;
         }
-    }
-    double e[8], sxq[8], sqq[8], e2[8], s1[8], s2[8];
-    nvfp4i_eval8(&in, a, b, alpha, e, sxq, sqq);
-    for (int j = 0; j < 8; j++)
-        *loss += e[j];
-    if (g->mode == PASS_EVAL)
-        return;
-    /* Each lane's candidates other than its current byte, in order (lower neighbour first),
-     * packed to the front: a neighbour equal to the current byte is skipped anyway, so a
-     * second evaluation is needed only when some lane's scale moves past a byte boundary. */
-    int any[2] = {0, 0};
-    for (int j = 0; j < 8; j++) {
-        uint8_t cj[2];
-        int n = cj_candidates(a[j], alpha, sxq[j], sqq[j], cj), m = 0;
-        cand[0][j] = cand[1][j] = b[j];
-        for (int t = 0; t < n; t++)
-            if (cj[t] != b[j])
-                cand[m++][j] = cj[t];
-        nc[j] = m;
-        any[0] |= m > 0;
-        any[1] |= m > 1;
-        best[j] = b[j];
-    }
-    for (int t = 0; t < 2; t++) {
-        if (!any[t])
-            continue;
-        nvfp4i_eval8(&in, a, cand[t], alpha, e2, s1, s2);
-        for (int j = 0; j < 8; j++) {
-            if (t >= nc[j])
-                continue;
-            if (e2[j] < e[j]) {
-                e[j] = e2[j];
-                best[j] = cand[t][j];
-                sxq[j] = s1[j];
-                sqq[j] = s2[j];
-            }
-        }
-    }
-    for (int j = 0; j < 8; j++) {
-        g->next[idx0 + j] = best[j];
-        double f = (double)nvfp4i_e4m3_to_float(best[j]);
-        *num += f * sxq[j];
-        *den += f * f * sqq[j];
+        if (!eval_only)
+            g->next[idx0 + j] = nb;
     }
 }
 #endif
 
-/* One pass over rows [b, e): the loss of the iterate (α, cur) and, unless PASS_EVAL, the
- * Δ step (per block: both E4M3 neighbours of the LS scale with codes re-derived, kept only if
- * they lower the block's error; the plain RNE projection of SPEC §3.3 leaves ~5 % of CJSO's
+/* One pass over rows [b, e): the loss of the iterate (α, cur) with its bound and, unless
+ * PASS_EVAL, the Δ step (per block: both E4M3 neighbours of the LS scale with codes re-derived,
+ * kept only if they score lower; the plain RNE projection of SPEC §3.3 leaves ~5 % of CJSO's
  * gain, docs/METHODS.md) and the sums of the α step. Eight blocks at a time with AVX2 when the
- * input is finite; the scalar path gives the same bits. */
+ * input is finite; the block-by-block path gives the same bits. */
 static void cj_range(void *argp, int64_t rb, int64_t re, int tid)
 {
     cj_arg *g = argp;
@@ -741,59 +1027,45 @@ static void cj_range(void *argp, int64_t rb, int64_t re, int tid)
     const int64_t nblk = job->nblk;
     const float alpha = g->alpha;
     const float pre = nvfp4i_max_pre(job->s_enc);
+    const int want_exact = g->mode == PASS_INIT && job->want_stats, eval_only = g->mode == PASS_EVAL;
     float *x = g->xbuf + (size_t)tid * (size_t)job->padded;
-    uint8_t c[16];
     int64_t k8 = 0;
 #if NVFP4I_EVAL_AVX2
     if (job->nonfinite == 0 && g->avx2)
         k8 = nblk / 8 * 8;
 #endif
     for (int64_t r = rb; r < re; r++) {
-        double loss = 0.0, num = 0.0, den = 0.0;
+        double loss = 0.0, bnd = 0.0, num = 0.0, den = 0.0, exact = 0.0;
         nvfp4i_load_row(&job->src, r, x, job->padded);
 #if NVFP4I_EVAL_AVX2
         for (int64_t k = 0; k < k8; k += 8)
-            cj_group_avx2(g, x, r, k, pre, &loss, &num, &den);
+            cjf_group_avx2(g, x, r, k, pre, &loss, &bnd, &num, &den, want_exact ? &exact : NULL);
 #endif
         for (int64_t k = k8; k < nblk; k++) {
             const float *xb = x + k * 16;
             const float *hb = job->h ? job->h + k * 16 : NULL;
             const int64_t idx = r * nblk + k;
-            float a = nvfp4i_block_amax(xb, 16);
             uint8_t b;
             if (g->mode == PASS_INIT) {
-                b = nvfp4i_max_scale(a, pre);
+                b = nvfp4i_max_scale(nvfp4i_block_amax(xb, 16), pre);
                 g->cur[idx] = b;
             } else {
                 b = g->cur[idx];
             }
-            double sxq, sqq;
-            double e = nvfp4i_eval_block(xb, hb, a, b, alpha, c, &sxq, &sqq);
-            loss += e;
-            if (g->mode == PASS_EVAL)
-                continue;
-            uint8_t best = b, cand[2];
-            int nc = cj_candidates(a, alpha, sxq, sqq, cand);
-            for (int j = 0; j < nc; j++) {
-                if (cand[j] == best)
-                    continue;
-                double s1, s2;
-                double e2 = nvfp4i_eval_block(xb, hb, a, cand[j], alpha, c, &s1, &s2);
-                if (e2 < e) {
-                    e = e2;
-                    best = cand[j];
-                    sxq = s1;
-                    sqq = s2;
-                }
+            if (want_exact) {
+                uint8_t c[16];
+                double t1, t2;
+                exact += nvfp4i_eval_block(xb, hb, nvfp4i_block_amax(xb, 16), b, alpha, c, &t1, &t2);
             }
-            g->next[idx] = best;
-            double f = (double)nvfp4i_e4m3_to_float(best);
-            num += f * sxq;
-            den += f * f * sqq;
+            const uint8_t nb = cj_block(xb, hb, b, alpha, eval_only, &loss, &bnd, &num, &den);
+            if (!eval_only)
+                g->next[idx] = nb;
         }
         g->row_loss[r] = loss;
+        g->row_bnd[r] = bnd;
         g->row_num[r] = num;
         g->row_den[r] = den;
+        g->row_exact[r] = exact;
     }
 }
 
@@ -820,6 +1092,10 @@ static void out_range(void *argp, int64_t rb, int64_t re, int tid)
             const uint8_t *cb = c;
             float a = nvfp4i_block_amax(xb, 16);
             uint8_t b = g->cur[r * nblk + k];
+            if (g->dss && job->want_stats) { /* the CJSO iterate's exact loss, for the statistics */
+                double t1, t2;
+                st->cjso_final_sse += nvfp4i_eval_block(xb, hb, a, b, alpha, c, &t1, &t2);
+            }
 #if DSS_GROUPS
             if (k < k8) {
                 if (k % 8 == 0) { /* DSS for blocks k..k+7 at once */
@@ -876,21 +1152,23 @@ static nvfp4_status cjso_run(nvfp4i_job *job, nvfp4i_stats_acc *st, int dss)
     g.xbuf = nvfp4i_alloc(ctx, (size_t)t * (size_t)job->padded * sizeof(float));
     for (int i = 0; i < 3; i++)
         buf[i] = nvfp4i_alloc(ctx, (size_t)nb);
-    g.row_loss = nvfp4i_alloc(ctx, (size_t)rows * sizeof(double));
-    g.row_num = nvfp4i_alloc(ctx, (size_t)rows * sizeof(double));
-    g.row_den = nvfp4i_alloc(ctx, (size_t)rows * sizeof(double));
+    g.row_loss = nvfp4i_alloc(ctx, (size_t)rows * 5 * sizeof(double));
     g.st = nvfp4i_calloc(ctx, (size_t)t, sizeof(nvfp4i_stats_acc));
     nvfp4_status s = NVFP4_OK;
-    if (!g.xbuf || !buf[0] || !buf[1] || !buf[2] || !g.row_loss || !g.row_num || !g.row_den || !g.st) {
+    if (!g.xbuf || !buf[0] || !buf[1] || !buf[2] || !g.row_loss || !g.st) {
         s = nvfp4i_fail(ctx, NVFP4_ERR_OUT_OF_MEMORY, "cannot allocate CJSO state for %lld blocks", (long long)nb);
         goto done;
     }
+    g.row_bnd = g.row_loss + rows;
+    g.row_num = g.row_loss + 2 * rows;
+    g.row_den = g.row_loss + 3 * rows;
+    g.row_exact = g.row_loss + 4 * rows;
 
     const int fixed_alpha = job->q->global_scale > 0.0;
     const int iters = job->q->cjso_iters;
     uint8_t *cur = buf[0], *next = buf[1], *best = buf[2], *tmp;
     float alpha = job->s_dec, best_alpha = alpha;
-    double best_loss = INFINITY, loss0 = 0.0;
+    double best_loss = INFINITY, best_bnd = 0.0, loss0 = 0.0;
     int used = 0;
     for (int it = 0;; it++) {
         const int last = it == iters;
@@ -899,14 +1177,17 @@ static nvfp4_status cjso_run(nvfp4i_job *job, nvfp4i_stats_acc *st, int dss)
         g.next = next;
         g.mode = it == 0 ? PASS_INIT : last ? PASS_EVAL : PASS_UPDATE;
         nvfp4i_parallel_for(ctx, rows, cj_range, &g);
-        double loss = sum_rows(g.row_loss, rows);
+        const double loss = sum_rows(g.row_loss, rows), bnd = sum_rows(g.row_bnd, rows);
         if (it == 0)
-            loss0 = loss;
-        if (it > 0 && !(loss < best_loss))
-            break; /* no decrease: keep the best iterate */
+            loss0 = sum_rows(g.row_exact, rows);
+        /* an iterate is taken only when its scored loss is lower by more than both bounds, so
+         * its exact loss is lower too */
+        if (it > 0 && !(loss + bnd < best_loss - best_bnd))
+            break;
         /* converged: this iterate lowered the loss by less than the tolerance */
         const int small = it > 0 && best_loss - loss < job->q->cjso_tol * best_loss;
         best_loss = loss;
+        best_bnd = bnd;
         best_alpha = alpha;
         tmp = best, best = cur, cur = tmp;
         if (last || small)
@@ -927,19 +1208,21 @@ static nvfp4_status cjso_run(nvfp4i_job *job, nvfp4i_stats_acc *st, int dss)
     g.alpha = best_alpha;
     g.cur = best;
     nvfp4i_parallel_for(ctx, rows, out_range, &g);
-    for (int i = 0; i < t; i++)
+    double final_sse = 0.0;
+    for (int i = 0; i < t; i++) {
+        final_sse += g.st[i].cjso_final_sse;
         nvfp4i_stats_add(st, &g.st[i]);
+    }
     st->cjso_iterations = used;
     st->cjso_initial_sse = loss0;
-    st->cjso_final_sse = best_loss;
+    /* the exact loss of the iterate kept: for CJSO alone, the output's own SSE */
+    st->cjso_final_sse = dss ? final_sse : st->sse;
 
 done:
     nvfp4i_free(ctx, g.xbuf);
     for (int i = 0; i < 3; i++)
         nvfp4i_free(ctx, buf[i]);
     nvfp4i_free(ctx, g.row_loss);
-    nvfp4i_free(ctx, g.row_num);
-    nvfp4i_free(ctx, g.row_den);
     nvfp4i_free(ctx, g.st);
     return s;
 }

@@ -77,11 +77,12 @@ typedef struct {
     double lo, hi;
     const float *h;
     int threads;
+    double gs; /* a fixed global scale, or 0 */
 } cfg;
 
 static cfg base_cfg(int32_t method)
 {
-    cfg c = {method, NVFP4_RULE_MSE, 256, 8, 4, 0.5, 2.0, NULL, 1};
+    cfg c = {method, NVFP4_RULE_MSE, 256, 8, 4, 0.5, 2.0, NULL, 1, 0.0};
     return c;
 }
 
@@ -109,6 +110,8 @@ static nvfp4_quantizer *make_q(const cfg *c, int64_t cols)
     assert_int_equal(nvfp4_quantizer_set_float(q, NVFP4_Q_DSS_WINDOW_HI, c->hi), NVFP4_OK);
     if (c->h)
         assert_int_equal(nvfp4_quantizer_set_importance(q, c->h, cols), NVFP4_OK);
+    if (c->gs > 0.0)
+        assert_int_equal(nvfp4_quantizer_set_float(q, NVFP4_Q_GLOBAL_SCALE, c->gs), NVFP4_OK);
     return q;
 }
 
@@ -885,10 +888,10 @@ static void test_underflow_stats(void **state)
 /* With one NaN in row 0 (saturate policy) a row is no longer all finite and the methods take
  * their scalar paths; rows 1.. have the same inputs and the same global scale, so they must
  * come out bit for bit as on the clean tensor, which takes the AVX2 paths where available. */
-/* DSS's eight-lane path and its block-by-block path give the same bytes and codes over blocks
- * of every scale (1e-30 to 1e30, so some lanes fall outside stage 1's float32 range), weights
- * with zeros and wide ranges, and several windows; a NaN in row 0 (saturate policy) sends the
- * whole tensor down the block-by-block path. */
+/* The eight-lane paths of DSS, CJSO and SOAR and their block-by-block paths give the same bytes
+ * and codes over blocks of every scale (1e-30 to 1e30, so some lanes fall outside the float32
+ * range of DSS's stage 1 and of CJSO's scores), weights with zeros and wide ranges, and several
+ * windows; a NaN in row 0 (saturate policy) sends the whole tensor down the block-by-block path. */
 static void test_dss_paths_agree(void **state)
 {
     (void)state;
@@ -911,12 +914,16 @@ static void test_dss_paths_agree(void **state)
     x[3] = 0.0f;
     xn[4] = x[4] = 0.0f;
     const double win[3][2] = {{0.5, 2.0}, {0.1, 8.0}, {0.8, 1.25}};
-    for (int w = 0; w < 3; w++)
+    /* DSS over three windows, then CJSO and SOAR with a fixed global scale (so the NaN row does
+     * not move it): blocks far from that scale are scored exactly, the rest in float32 */
+    for (int w = 0; w < 5; w++)
         for (int weighted = 0; weighted <= 1; weighted++) {
-            cfg c = base_cfg(NVFP4_METHOD_SOAR_DSS);
-            c.lo = win[w][0];
-            c.hi = win[w][1];
+            cfg c = base_cfg(w < 3 ? NVFP4_METHOD_SOAR_DSS : w == 3 ? NVFP4_METHOD_SOAR_CJSO : NVFP4_METHOD_SOAR);
+            c.lo = win[w < 3 ? w : 0][0];
+            c.hi = win[w < 3 ? w : 0][1];
+            c.iters = 3;
             c.h = weighted ? h : NULL;
+            c.gs = w < 3 ? 0.0 : 2e-3;
             result clean = run(&c, x, rows, cols);
             nvfp4_context *ctx = NULL;
             nvfp4_quantizer *q = make_q(&c, cols);

@@ -72,7 +72,7 @@ static const struct {
     const char *name;
 } methods[] = {
     {NVFP4_METHOD_MAX, "MAX"},          {NVFP4_METHOD_4OVER6, "4/6 (mse, 256)"},
-    {NVFP4_METHOD_SOAR_CJSO, "CJSO (8 it)"}, {NVFP4_METHOD_SOAR_DSS, "DSS [0.5,2]"},
+    {NVFP4_METHOD_SOAR_CJSO, "CJSO (tol 1e-3)"}, {NVFP4_METHOD_SOAR_DSS, "DSS [0.5,2]"},
     {NVFP4_METHOD_SOAR, "SOAR (CJSO+DSS)"}, {NVFP4_METHOD_SWEEP, "sweep (±4)"},
 };
 #define NM (int)(sizeof methods / sizeof methods[0])

@@ -526,12 +526,18 @@ NVFP4I_EVAL_TARGET static void dss_group_avx2(const float *x, const float *h, co
     const int k0 = dss_stage1_avx2(&in, a, L, live, alpha, score, thr);
     for (int j = 0; j < 8; j++)
         span = live[j] && L[j].bhi - L[j].blo > span ? L[j].bhi - L[j].blo : span;
-    {
+    int32_t first[8];
+    { /* per lane: how many candidates, and the first (lowest byte) */
         const __m256 tv = _mm256_loadu_ps(thr);
-        __m256i c = _mm256_setzero_si256();
-        for (int k = k0; k <= span; k++)
-            c = _mm256_sub_epi32(c, _mm256_castps_si256(_mm256_cmp_ps(_mm256_loadu_ps(score[k]), tv, _CMP_LE_OQ)));
+        __m256i c = _mm256_setzero_si256(), f = _mm256_setzero_si256(), found = _mm256_setzero_si256();
+        for (int k = k0; k <= span; k++) {
+            const __m256i m = _mm256_castps_si256(_mm256_cmp_ps(_mm256_loadu_ps(score[k]), tv, _CMP_LE_OQ));
+            c = _mm256_sub_epi32(c, m);
+            f = _mm256_blendv_epi8(f, _mm256_set1_epi32(k), _mm256_andnot_si256(found, m));
+            found = _mm256_or_si256(found, m);
+        }
         _mm256_storeu_si256((__m256i *)(void *)cnt, c);
+        _mm256_storeu_si256((__m256i *)(void *)first, f);
     }
     /* stage 2 in rounds: round r scores each live lane's r-th candidate (ascending bytes, as
      * dss_finish visits them), keeping a strictly smaller error; nearest codes that differ from
@@ -547,8 +553,11 @@ NVFP4I_EVAL_TARGET static void dss_group_avx2(const float *x, const float *h, co
             cand[j] = bytes[j];
             if (!live[j] || r >= cnt[j])
                 continue;
-            while (!(score[next[j]][j] <= thr[j]))
-                next[j]++;
+            if (r == 0)
+                next[j] = first[j];
+            else
+                while (!(score[next[j]][j] <= thr[j]))
+                    next[j]++;
             cand[j] = (uint8_t)(L[j].blo + next[j]++);
         }
         dss_exact8(&in, cand, alpha, e2, fix);

@@ -616,6 +616,62 @@ static void test_bad_device(void **state)
     CU(cudaFree(dgs));
 }
 
+/* Device memory exhausted: a fresh context's first call needs a small device allocation (its
+ * scratch words), so with every byte of device memory taken it must return
+ * NVFP4_ERR_OUT_OF_MEMORY, write nothing, and work once memory is back. */
+static void test_device_out_of_memory(void **state)
+{
+    need_cuda();
+    (void)state;
+    const int64_t rows = 4, cols = 64;
+    float x[4 * 64];
+    for (int i = 0; i < rows * cols; i++)
+        x[i] = (float)(i % 17) - 8.0f;
+    float *dx = dev_copy(x, sizeof x, 0);
+    uint8_t *dc = dev_canary(128), *ds = dev_canary(16);
+    float *dgs = dev_canary(4);
+    nvfp4_context *g = NULL;
+    nvfp4_quantizer *q = NULL;
+    assert_int_equal(nvfp4_context_create(&g, NVFP4_BACKEND_CUDA), NVFP4_OK);
+    assert_int_equal(nvfp4_quantizer_create(&q, NVFP4_METHOD_MAX), NVFP4_OK);
+    /* take the device's memory, largest pieces first */
+    enum { MAX_HOG = 1 << 16 };
+    void **hog = calloc(MAX_HOG, sizeof *hog);
+    assert_non_null(hog);
+    int nh = 0;
+    for (size_t sz = (size_t)1 << 32; sz >= 256 && nh < MAX_HOG;) {
+        if (cudaMalloc(&hog[nh], sz) == cudaSuccess)
+            nh++;
+        else
+            sz /= 2;
+    }
+    cudaGetLastError();
+    const nvfp4_status s = nvfp4_quantize(g, q, NVFP4_DTYPE_F32, dx, rows, cols, cols, dc, ds, dgs);
+    for (int i = 0; i < nh; i++)
+        CU(cudaFree(hog[i]));
+    free(hog);
+    fprintf(stderr, "  %d device allocations held; quantize returned %s (%s)\n", nh, nvfp4_status_string(s),
+            nvfp4_context_last_error_message(g));
+    assert_int_equal(s, NVFP4_ERR_OUT_OF_MEMORY);
+    uint8_t *h = host_of(dc, 128);
+    all_canary(h, 128);
+    free(h);
+    h = host_of(ds, 16);
+    all_canary(h, 16);
+    free(h);
+    h = host_of(dgs, 4);
+    all_canary(h, 4);
+    free(h);
+    /* memory back: the same context works */
+    assert_int_equal(nvfp4_quantize(g, q, NVFP4_DTYPE_F32, dx, rows, cols, cols, dc, ds, dgs), NVFP4_OK);
+    nvfp4_quantizer_destroy(q);
+    nvfp4_context_destroy(g);
+    CU(cudaFree(dx));
+    CU(cudaFree(dc));
+    CU(cudaFree(ds));
+    CU(cudaFree(dgs));
+}
+
 int main(void)
 {
     if (!nvfp4_has_backend(NVFP4_BACKEND_CUDA)) {
@@ -635,6 +691,7 @@ int main(void)
         cmocka_unit_test(test_unsupported),
         cmocka_unit_test(test_streams),
         cmocka_unit_test(test_bad_device),
+        cmocka_unit_test(test_device_out_of_memory),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -890,6 +890,20 @@ NVFP4I_EVAL_TARGET static inline void cjf_score8(const __m256 *ax, const __m256 
     *s2 = q;
 }
 
+/* Scores candidate bytes c in the lanes of mask v and takes them where they score strictly lower. */
+NVFP4I_EVAL_TARGET static inline void cjf_try8(const __m256 *ax, const __m256 *z, const __m256 *wn, __m256 scale2,
+                                               __m256i c, __m256 v, float alpha, __m256 *e, __m256 *s1, __m256 *s2,
+                                               __m256i *best)
+{
+    __m256 e2, p, q;
+    cjf_score8(ax, z, wn, scale2, c, alpha, &e2, &p, &q);
+    const __m256 m = _mm256_and_ps(v, _mm256_cmp_ps(e2, *e, _CMP_LT_OQ));
+    *e = _mm256_blendv_ps(*e, e2, m);
+    *s1 = _mm256_blendv_ps(*s1, p, m);
+    *s2 = _mm256_blendv_ps(*s2, q, m);
+    *best = _mm256_blendv_epi8(*best, c, _mm256_castps_si256(m));
+}
+
 /* cj_block for blocks k..k+7 of row r (finite input), lane j = block j: the same float
  * operations, decisions and accumulation order; lanes that are not fast go through cj_block's
  * exact branch one by one. */
@@ -974,24 +988,10 @@ NVFP4I_EVAL_TARGET static void cjf_group_avx2(cj_arg *g, const float *x, int64_t
         const __m256 v2 = _mm256_castsi256_ps(_mm256_and_si256(_mm256_and_si256(lo_ne, hi_ne), up));
         fast = _mm256_and_ps(fast, _mm256_or_ps(_mm256_andnot_ps(v1, _mm256_castsi256_ps(_mm256_set1_epi32(-1))), cjf_ok8(av, c1, alpha)));
         fast = _mm256_and_ps(fast, _mm256_or_ps(_mm256_andnot_ps(v2, _mm256_castsi256_ps(_mm256_set1_epi32(-1))), cjf_ok8(av, hi, alpha)));
-        if (_mm256_movemask_ps(_mm256_and_ps(fast, v1))) {
-            __m256 e2, p, q;
-            cjf_score8(ax, z, wn, scale2, c1, alpha, &e2, &p, &q);
-            const __m256 m = _mm256_and_ps(v1, _mm256_cmp_ps(e2, e, _CMP_LT_OQ));
-            e = _mm256_blendv_ps(e, e2, m);
-            s1 = _mm256_blendv_ps(s1, p, m);
-            s2 = _mm256_blendv_ps(s2, q, m);
-            best = _mm256_blendv_epi8(best, c1, _mm256_castps_si256(m));
-        }
-        if (_mm256_movemask_ps(_mm256_and_ps(fast, v2))) {
-            __m256 e2, p, q;
-            cjf_score8(ax, z, wn, scale2, hi, alpha, &e2, &p, &q);
-            const __m256 m = _mm256_and_ps(v2, _mm256_cmp_ps(e2, e, _CMP_LT_OQ));
-            e = _mm256_blendv_ps(e, e2, m);
-            s1 = _mm256_blendv_ps(s1, p, m);
-            s2 = _mm256_blendv_ps(s2, q, m);
-            best = _mm256_blendv_epi8(best, hi, _mm256_castps_si256(m));
-        }
+        if (_mm256_movemask_ps(_mm256_and_ps(fast, v1)))
+            cjf_try8(ax, z, wn, scale2, c1, v1, alpha, &e, &s1, &s2, &best);
+        if (_mm256_movemask_ps(_mm256_and_ps(fast, v2)))
+            cjf_try8(ax, z, wn, scale2, hi, v2, alpha, &e, &s1, &s2, &best);
     }
     float ebv[8], p1[8], p2[8], sc[8], ws[8], Sv[8];
     int32_t bb[8];

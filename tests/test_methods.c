@@ -888,6 +888,33 @@ static void test_underflow_stats(void **state)
 /* With one NaN in row 0 (saturate policy) a row is no longer all finite and the methods take
  * their scalar paths; rows 1.. have the same inputs and the same global scale, so they must
  * come out bit for bit as on the clean tensor, which takes the AVX2 paths where available. */
+/* Quantises x (the eight-lane paths) and xn (x with a NaN in row 0, saturate policy: the
+ * block-by-block paths) with c and checks rows 1.. agree bit for bit; returns row 0's code of
+ * element nan_at of xn. */
+static uint8_t check_paths_agree(const cfg *c, const float *x, const float *xn, int64_t rows, int64_t cols, int nan_at)
+{
+    result clean = run(c, x, rows, cols);
+    nvfp4_context *ctx = NULL;
+    nvfp4_quantizer *q = make_q(c, cols);
+    assert_int_equal(nvfp4_quantizer_set_int(q, NVFP4_Q_NONFINITE, NVFP4_NONFINITE_SATURATE), NVFP4_OK);
+    assert_int_equal(nvfp4_context_create(&ctx, NVFP4_BACKEND_CPU), NVFP4_OK);
+    uint8_t *codes = malloc((size_t)(rows * cols / 2)), *scales = malloc((size_t)(rows * cols / 16));
+    assert_non_null(codes);
+    assert_non_null(scales);
+    float gs;
+    assert_int_equal(nvfp4_quantize(ctx, q, NVFP4_DTYPE_F32, xn, rows, cols, cols, codes, scales, &gs), NVFP4_OK);
+    assert_true(gs == clean.gs);
+    assert_memory_equal(codes + cols / 2, clean.codes + cols / 2, (size_t)((rows - 1) * cols / 2));
+    assert_memory_equal(scales + cols / 16, clean.scales + cols / 16, (size_t)((rows - 1) * cols / 16));
+    const uint8_t c0 = code_at(&(result){codes, scales, gs, {0}}, cols, 0, nan_at);
+    free(codes);
+    free(scales);
+    nvfp4_quantizer_destroy(q);
+    nvfp4_context_destroy(ctx);
+    result_free(&clean);
+    return c0;
+}
+
 /* The eight-lane paths of DSS, CJSO and SOAR and their block-by-block paths give the same bytes
  * and codes over blocks of every scale (1e-30 to 1e30, so some lanes fall outside the float32
  * range of DSS's stage 1 and of CJSO's scores), weights with zeros and wide ranges, and several
@@ -924,24 +951,7 @@ static void test_dss_paths_agree(void **state)
             c.iters = 3;
             c.h = weighted ? h : NULL;
             c.gs = w < 3 ? 0.0 : 2e-3;
-            result clean = run(&c, x, rows, cols);
-            nvfp4_context *ctx = NULL;
-            nvfp4_quantizer *q = make_q(&c, cols);
-            assert_int_equal(nvfp4_quantizer_set_int(q, NVFP4_Q_NONFINITE, NVFP4_NONFINITE_SATURATE), NVFP4_OK);
-            assert_int_equal(nvfp4_context_create(&ctx, NVFP4_BACKEND_CPU), NVFP4_OK);
-            uint8_t *codes = malloc((size_t)(rows * cols / 2)), *scales = malloc((size_t)(rows * cols / 16));
-            assert_non_null(codes);
-            assert_non_null(scales);
-            float gs;
-            assert_int_equal(nvfp4_quantize(ctx, q, NVFP4_DTYPE_F32, xn, rows, cols, cols, codes, scales, &gs), NVFP4_OK);
-            assert_true(gs == clean.gs);
-            assert_memory_equal(codes + cols / 2, clean.codes + cols / 2, (size_t)((rows - 1) * cols / 2));
-            assert_memory_equal(scales + cols / 16, clean.scales + cols / 16, (size_t)((rows - 1) * cols / 16));
-            free(codes);
-            free(scales);
-            nvfp4_quantizer_destroy(q);
-            nvfp4_context_destroy(ctx);
-            result_free(&clean);
+            assert_int_equal(check_paths_agree(&c, x, xn, rows, cols, 3), 0x7);
         }
     free(x);
     free(xn);
@@ -973,24 +983,7 @@ static void test_scalar_and_vector_paths_agree(void **state)
                 c.rule = rule;
                 c.emax = weighted ? 448 : 256;
                 c.h = weighted ? h : NULL;
-                result clean = run(&c, x, rows, cols);
-                nvfp4_context *ctx = NULL;
-                nvfp4_quantizer *q = make_q(&c, cols);
-                assert_int_equal(nvfp4_quantizer_set_int(q, NVFP4_Q_NONFINITE, NVFP4_NONFINITE_SATURATE), NVFP4_OK);
-                assert_int_equal(nvfp4_context_create(&ctx, NVFP4_BACKEND_CPU), NVFP4_OK);
-                uint8_t *codes = malloc((size_t)(rows * cols / 2)), *scales = malloc((size_t)(rows * cols / 16));
-                float gs;
-                assert_int_equal(nvfp4_quantize(ctx, q, NVFP4_DTYPE_F32, xn, rows, cols, cols, codes, scales, &gs),
-                                 NVFP4_OK);
-                assert_true(gs == clean.gs);
-                assert_memory_equal(codes + cols / 2, clean.codes + cols / 2, (size_t)((rows - 1) * cols / 2));
-                assert_memory_equal(scales + cols / 16, clean.scales + cols / 16, (size_t)((rows - 1) * cols / 16));
-                assert_int_equal(code_at(&(result){codes, scales, gs, {0}}, cols, 0, 5), 0x7); /* NaN → 0x7 */
-                free(codes);
-                free(scales);
-                nvfp4_quantizer_destroy(q);
-                nvfp4_context_destroy(ctx);
-                result_free(&clean);
+                assert_int_equal(check_paths_agree(&c, x, xn, rows, cols, 5), 0x7); /* NaN → 0x7 */
             }
     /* CJSO and SOAR: with the global scale fixed each block's scale moves on its own, so with
      * two iterations (both clearly improving on both tensors) rows 1.. must agree as well */

@@ -48,6 +48,54 @@ void nvfp4i_free(nvfp4_context *ctx, void *p)
         ctx->alloc.free(ctx->alloc.opaque, p);
 }
 
+nvfp4_status nvfp4i_allocator_copy(const nvfp4_allocator *in, nvfp4_allocator *out)
+{
+    nvfp4_allocator a;
+    memset(&a, 0, sizeof a);
+    if (in) {
+        if (in->size < sizeof(nvfp4_allocator) || !in->alloc || !in->free)
+            return NVFP4_ERR_INVALID_VALUE;
+        a.alloc = in->alloc;
+        a.free = in->free;
+        a.opaque = in->opaque;
+    }
+    a.size = sizeof a;
+    *out = a;
+    return NVFP4_OK;
+}
+
+void *nvfp4i_halloc(const nvfp4_allocator *h, size_t size)
+{
+    if (!h->alloc)
+        return malloc(size);
+    return h->alloc(h->opaque, size ? size : 1, 64);
+}
+
+void *nvfp4i_hcalloc(const nvfp4_allocator *h, size_t n, size_t elem)
+{
+    if (!h->alloc)
+        return calloc(n, elem);
+    if (elem != 0 && n > SIZE_MAX / elem)
+        return NULL;
+    void *p = nvfp4i_halloc(h, n * elem);
+    if (p)
+        memset(p, 0, n * elem);
+    return p;
+}
+
+void nvfp4i_hfree(const nvfp4_allocator *h, void *p)
+{
+    if (!h->alloc)
+        free(p);
+    else if (p)
+        h->free(h->opaque, p);
+}
+
+const nvfp4_allocator *nvfp4i_hooks_or_null(const nvfp4_allocator *h)
+{
+    return h->alloc ? h : NULL;
+}
+
 nvfp4_status nvfp4i_fail(nvfp4_context *ctx, nvfp4_status status, const char *fmt, ...)
 {
     if (ctx) {
@@ -81,13 +129,9 @@ nvfp4_status nvfp4_context_create_ex(nvfp4_context **out, int32_t backend, const
         return NVFP4_ERR_NULL_POINTER;
     if (backend != NVFP4_BACKEND_CPU && backend != NVFP4_BACKEND_CUDA && backend != NVFP4_BACKEND_AUTO)
         return NVFP4_ERR_UNKNOWN_KEY;
-    if (allocator) {
-        if (allocator->size < sizeof(nvfp4_allocator) || !allocator->alloc || !allocator->free)
-            return NVFP4_ERR_INVALID_VALUE;
-        a = *allocator;
-        a.size = sizeof a;
-    } else {
-        a.size = sizeof a;
+    if (nvfp4i_allocator_copy(allocator, &a) != NVFP4_OK)
+        return NVFP4_ERR_INVALID_VALUE;
+    if (!a.alloc) {
         a.alloc = default_alloc;
         a.free = default_free;
         a.opaque = NULL;

@@ -47,6 +47,21 @@ void *nvfp4i_alloc(nvfp4_context *ctx, size_t size);
 void *nvfp4i_calloc(nvfp4_context *ctx, size_t n, size_t elem); /* zeroed; overflow → NULL */
 void nvfp4i_free(nvfp4_context *ctx, void *p);
 
+/* Checks public allocator hooks as nvfp4_context_create_ex() and the handles' _ex constructors
+ * do and copies them to *out (size set to sizeof *out): NVFP4_ERR_INVALID_VALUE for a size field
+ * smaller than sizeof(nvfp4_allocator) or a NULL hook, nothing written. NULL gives "plain"
+ * hooks (both NULL), which each user maps to its default. */
+nvfp4_status nvfp4i_allocator_copy(const nvfp4_allocator *in, nvfp4_allocator *out);
+
+/* Allocation for handles that take no context (quantizers, rounders): through h's hooks
+ * (aligned to 64 bytes) when h->alloc is set, else plain malloc/calloc/free, so that the plain
+ * constructors keep calling malloc. nvfp4i_hcalloc is zeroed and gives NULL on overflow. */
+void *nvfp4i_halloc(const nvfp4_allocator *h, size_t size);
+void *nvfp4i_hcalloc(const nvfp4_allocator *h, size_t n, size_t elem);
+void nvfp4i_hfree(const nvfp4_allocator *h, void *p);
+/* h itself when it has hooks, NULL for plain ones: what to pass on to an _ex constructor. */
+const nvfp4_allocator *nvfp4i_hooks_or_null(const nvfp4_allocator *h);
+
 /* Records a detail message for nvfp4_context_last_error_message() and returns status. */
 nvfp4_status nvfp4i_fail(nvfp4_context *ctx, nvfp4_status status, const char *fmt, ...)
 #if defined(__GNUC__)
@@ -82,8 +97,9 @@ struct nvfp4_quantizer {
     double cjso_tol; /* NVFP4_Q_CJSO_TOLERANCE */
     double dss_lo, dss_hi;
     int32_t sweep_radius;
-    float *importance;     /* malloc'd copy or NULL */
+    float *importance;     /* copy from nvfp4i_halloc(&hooks) or NULL */
     int64_t importance_n;
+    nvfp4_allocator hooks; /* from nvfp4_quantizer_create_ex(); alloc NULL = malloc/free */
 };
 
 /* ---- source rows ------------------------------------------------------------------------- */

@@ -5,15 +5,19 @@
 
 #include "internal.h"
 
-nvfp4_status nvfp4_quantizer_create(nvfp4_quantizer **out, int32_t method)
+nvfp4_status nvfp4_quantizer_create_ex(nvfp4_quantizer **out, int32_t method, const nvfp4_allocator *allocator)
 {
+    nvfp4_allocator h;
     if (!out)
         return NVFP4_ERR_NULL_POINTER;
     if (!nvfp4i_method_get(method))
         return NVFP4_ERR_UNKNOWN_KEY;
-    nvfp4_quantizer *q = calloc(1, sizeof *q);
+    if (nvfp4i_allocator_copy(allocator, &h) != NVFP4_OK)
+        return NVFP4_ERR_INVALID_VALUE;
+    nvfp4_quantizer *q = nvfp4i_hcalloc(&h, 1, sizeof *q);
     if (!q)
         return NVFP4_ERR_OUT_OF_MEMORY;
+    q->hooks = h;
     q->method = method;
     q->format = NVFP4_FORMAT_NVFP4;
     q->layout = NVFP4_LAYOUT_LINEAR;
@@ -32,12 +36,18 @@ nvfp4_status nvfp4_quantizer_create(nvfp4_quantizer **out, int32_t method)
     return NVFP4_OK;
 }
 
+nvfp4_status nvfp4_quantizer_create(nvfp4_quantizer **out, int32_t method)
+{
+    return nvfp4_quantizer_create_ex(out, method, NULL);
+}
+
 void nvfp4_quantizer_destroy(nvfp4_quantizer *q)
 {
     if (!q)
         return;
-    free(q->importance);
-    free(q);
+    nvfp4_allocator h = q->hooks;
+    nvfp4i_hfree(&h, q->importance);
+    nvfp4i_hfree(&h, q);
 }
 
 static int in_range(int64_t v, int64_t lo, int64_t hi) { return v >= lo && v <= hi; }
@@ -175,7 +185,7 @@ nvfp4_status nvfp4_quantizer_set_importance(nvfp4_quantizer *q, const float *h, 
     if (n > 0 && !h)
         return NVFP4_ERR_NULL_POINTER;
     if (n == 0) {
-        free(q->importance);
+        nvfp4i_hfree(&q->hooks, q->importance);
         q->importance = NULL;
         q->importance_n = 0;
         return NVFP4_OK;
@@ -185,11 +195,11 @@ nvfp4_status nvfp4_quantizer_set_importance(nvfp4_quantizer *q, const float *h, 
             return NVFP4_ERR_INVALID_VALUE;
     if ((uint64_t)n > SIZE_MAX / sizeof(float))
         return NVFP4_ERR_OUT_OF_MEMORY;
-    float *copy = malloc((size_t)n * sizeof(float));
+    float *copy = nvfp4i_halloc(&q->hooks, (size_t)n * sizeof(float));
     if (!copy)
         return NVFP4_ERR_OUT_OF_MEMORY;
     memcpy(copy, h, (size_t)n * sizeof(float));
-    free(q->importance);
+    nvfp4i_hfree(&q->hooks, q->importance);
     q->importance = copy;
     q->importance_n = n;
     return NVFP4_OK;

@@ -39,9 +39,11 @@ static nvfp4_status ok(nvfp4_rounder *r)
 
 /* ---- handle and parameters --------------------------------------------------------------- */
 
-nvfp4_status nvfp4_rounder_create(nvfp4_rounder **out, int32_t method, int64_t out_features, int64_t in_features)
+nvfp4_status nvfp4_rounder_create_ex(nvfp4_rounder **out, int32_t method, int64_t out_features,
+                                     int64_t in_features, const nvfp4_allocator *allocator)
 {
     int64_t n;
+    nvfp4_allocator h;
     if (!out)
         return NVFP4_ERR_NULL_POINTER;
     if (method != NVFP4_ROUNDER_FAAR && method != NVFP4_ROUNDER_GPTQ)
@@ -49,11 +51,14 @@ nvfp4_status nvfp4_rounder_create(nvfp4_rounder **out, int32_t method, int64_t o
     if (out_features <= 0 || in_features <= 0 || in_features > MAX_IN_FEATURES ||
         !nvfp4i_mul_ok(out_features, in_features, &n) || n > (int64_t)(SIZE_MAX / 64))
         return NVFP4_ERR_SHAPE;
-    nvfp4_rounder *r = calloc(1, sizeof *r);
+    if (nvfp4i_allocator_copy(allocator, &h) != NVFP4_OK)
+        return NVFP4_ERR_INVALID_VALUE;
+    nvfp4_rounder *r = nvfp4i_hcalloc(&h, 1, sizeof *r);
     if (!r)
         return NVFP4_ERR_OUT_OF_MEMORY;
-    if (nvfp4_quantizer_create(&r->scale_q, NVFP4_METHOD_MAX) != NVFP4_OK) {
-        free(r);
+    r->hooks = h;
+    if (nvfp4_quantizer_create_ex(&r->scale_q, NVFP4_METHOD_MAX, nvfp4i_hooks_or_null(&h)) != NVFP4_OK) {
+        nvfp4i_hfree(&h, r);
         return NVFP4_ERR_OUT_OF_MEMORY;
     }
     r->method = method;
@@ -80,13 +85,19 @@ nvfp4_status nvfp4_rounder_create(nvfp4_rounder **out, int32_t method, int64_t o
     return NVFP4_OK;
 }
 
+nvfp4_status nvfp4_rounder_create(nvfp4_rounder **out, int32_t method, int64_t out_features, int64_t in_features)
+{
+    return nvfp4_rounder_create_ex(out, method, out_features, in_features, NULL);
+}
+
 void nvfp4_rounder_destroy(nvfp4_rounder *r)
 {
     if (!r)
         return;
+    nvfp4_allocator h = r->hooks;
     nvfp4_quantizer_destroy(r->scale_q);
-    free(r->h_acc);
-    free(r);
+    nvfp4i_hfree(&h, r->h_acc);
+    nvfp4i_hfree(&h, r);
 }
 
 static int in_range(int64_t v, int64_t lo, int64_t hi) { return v >= lo && v <= hi; }
@@ -98,7 +109,8 @@ nvfp4_status nvfp4_rounder_set_int(nvfp4_rounder *r, int32_t key, int64_t value)
     switch (key) {
     case NVFP4_R_SCALE_METHOD: {
         nvfp4_quantizer *q = NULL;
-        nvfp4_status s = nvfp4_quantizer_create(&q, value < INT32_MIN || value > INT32_MAX ? -1 : (int32_t)value);
+        nvfp4_status s = nvfp4_quantizer_create_ex(&q, value < INT32_MIN || value > INT32_MAX ? -1 : (int32_t)value,
+                                                   nvfp4i_hooks_or_null(&r->hooks));
         if (s != NVFP4_OK)
             return nvfp4i_rounder_fail(r, NULL, s, "scale method %lld is not available", (long long)value);
         nvfp4_quantizer_destroy(r->scale_q);
@@ -247,14 +259,15 @@ nvfp4_status nvfp4_rounder_set_quantizer(nvfp4_rounder *r, const nvfp4_quantizer
     if (q->importance && q->importance_n != r->in)
         return nvfp4i_rounder_fail(r, NULL, NVFP4_ERR_SHAPE, "importance weights for %lld columns, layer has %lld",
                                    (long long)q->importance_n, (long long)r->in);
-    nvfp4_quantizer *c = malloc(sizeof *c);
+    nvfp4_quantizer *c = nvfp4i_halloc(&r->hooks, sizeof *c);
     if (!c)
         return NVFP4_ERR_OUT_OF_MEMORY;
     *c = *q;
+    c->hooks = r->hooks; /* the copy belongs to the rounder, whatever allocator q has */
     if (q->importance) {
-        c->importance = malloc((size_t)q->importance_n * sizeof(float));
+        c->importance = nvfp4i_halloc(&r->hooks, (size_t)q->importance_n * sizeof(float));
         if (!c->importance) {
-            free(c);
+            nvfp4i_hfree(&r->hooks, c);
             return NVFP4_ERR_OUT_OF_MEMORY;
         }
         memcpy(c->importance, q->importance, (size_t)q->importance_n * sizeof(float));
@@ -284,7 +297,7 @@ nvfp4_status nvfp4_rounder_clear_calibration(nvfp4_rounder *r)
 {
     if (!r)
         return NVFP4_ERR_NULL_POINTER;
-    free(r->h_acc);
+    nvfp4i_hfree(&r->hooks, r->h_acc);
     r->h_acc = NULL;
     r->samples = 0;
     r->gram_set = 0;
@@ -332,7 +345,7 @@ nvfp4_status nvfp4_rounder_add_samples(nvfp4_rounder *r, nvfp4_context *ctx, int
     float *buf = nvfp4i_alloc(ctx, (size_t)(ch * d) * sizeof(float));
     float *scr = nvfp4i_alloc(ctx, (size_t)(ch * d) * sizeof(float));
     float *G = nvfp4i_alloc(ctx, (size_t)(d * d) * sizeof(float));
-    double *acc = r->h_acc ? r->h_acc : calloc((size_t)(d * d), sizeof(double));
+    double *acc = r->h_acc ? r->h_acc : nvfp4i_hcalloc(&r->hooks, (size_t)(d * d), sizeof(double));
     nvfp4_status st = NVFP4_OK;
     if (!buf || !scr || !G || !acc) {
         st = nvfp4i_rounder_fail(r, ctx, NVFP4_ERR_OUT_OF_MEMORY, "cannot allocate %lld-feature Gram scratch",
@@ -364,7 +377,7 @@ nvfp4_status nvfp4_rounder_add_samples(nvfp4_rounder *r, nvfp4_context *ctx, int
     nvfp4i_clear_error(ctx);
 done:
     if (acc && acc != r->h_acc)
-        free(acc);
+        nvfp4i_hfree(&r->hooks, acc);
     nvfp4i_free(ctx, buf);
     nvfp4i_free(ctx, scr);
     nvfp4i_free(ctx, G);
@@ -396,7 +409,7 @@ nvfp4_status nvfp4_rounder_set_gram(nvfp4_rounder *r, const float *H, int64_t n,
                                            "H is not symmetric: H[%lld][%lld] = %g, H[%lld][%lld] = %g", (long long)i,
                                            (long long)j, a, (long long)j, (long long)i, b);
         }
-    double *acc = r->h_acc ? r->h_acc : malloc((size_t)(n * n) * sizeof(double));
+    double *acc = r->h_acc ? r->h_acc : nvfp4i_halloc(&r->hooks, (size_t)(n * n) * sizeof(double));
     if (!acc)
         return nvfp4i_rounder_fail(r, NULL, NVFP4_ERR_OUT_OF_MEMORY, "cannot allocate H");
     for (int64_t i = 0; i < n; i++)

@@ -17,7 +17,9 @@ struct nvfp4_rounder {
     double damping;
     int64_t block_size;
     int32_t act_order;
-    nvfp4_quantizer *scale_q; /* owned copy */
+    nvfp4_quantizer *scale_q; /* owned copy, allocated through hooks */
+    nvfp4_allocator hooks;    /* from nvfp4_rounder_create_ex(); alloc NULL = malloc/free. Every
+                                 allocation the handle owns (itself, scale_q, h_acc) uses them. */
     nvfp4_rounder_progress_fn progress;
     void *progress_user;
     /* calibration: H_acc = Σ XᵀX (samples) or the given Gram (gram_set) */

@@ -122,6 +122,9 @@ static row table[] = {
     R(nvfp4_e2m1_unpack, OK), R(nvfp4_e2m1_unpack, ERR_NULL_POINTER), R(nvfp4_e2m1_unpack, ERR_SHAPE),
     R(nvfp4_quantizer_create, OK), R(nvfp4_quantizer_create, ERR_NULL_POINTER),
     R(nvfp4_quantizer_create, ERR_UNKNOWN_KEY), R(nvfp4_quantizer_create, ERR_OUT_OF_MEMORY),
+    R(nvfp4_quantizer_create_ex, OK), R(nvfp4_quantizer_create_ex, ERR_NULL_POINTER),
+    R(nvfp4_quantizer_create_ex, ERR_UNKNOWN_KEY), R(nvfp4_quantizer_create_ex, ERR_INVALID_VALUE),
+    R(nvfp4_quantizer_create_ex, ERR_OUT_OF_MEMORY),
     R(nvfp4_quantizer_set_int, OK), R(nvfp4_quantizer_set_int, ERR_NULL_POINTER),
     R(nvfp4_quantizer_set_int, ERR_UNKNOWN_KEY), R(nvfp4_quantizer_set_int, ERR_INVALID_VALUE),
     R(nvfp4_quantizer_set_int, ERR_UNSUPPORTED),
@@ -152,6 +155,9 @@ static row table[] = {
     R(nvfp4_scales_unswizzle, OK), R(nvfp4_scales_unswizzle, ERR_NULL_POINTER), R(nvfp4_scales_unswizzle, ERR_SHAPE),
     R(nvfp4_rounder_create, OK), R(nvfp4_rounder_create, ERR_NULL_POINTER), R(nvfp4_rounder_create, ERR_UNKNOWN_KEY),
     R(nvfp4_rounder_create, ERR_SHAPE), R(nvfp4_rounder_create, ERR_OUT_OF_MEMORY),
+    R(nvfp4_rounder_create_ex, OK), R(nvfp4_rounder_create_ex, ERR_NULL_POINTER),
+    R(nvfp4_rounder_create_ex, ERR_UNKNOWN_KEY), R(nvfp4_rounder_create_ex, ERR_SHAPE),
+    R(nvfp4_rounder_create_ex, ERR_INVALID_VALUE), R(nvfp4_rounder_create_ex, ERR_OUT_OF_MEMORY),
     R(nvfp4_rounder_set_int, OK), R(nvfp4_rounder_set_int, ERR_NULL_POINTER), R(nvfp4_rounder_set_int, ERR_UNKNOWN_KEY),
     R(nvfp4_rounder_set_int, ERR_INVALID_VALUE), R(nvfp4_rounder_set_int, ERR_OUT_OF_MEMORY),
     R(nvfp4_rounder_set_float, OK), R(nvfp4_rounder_set_float, ERR_NULL_POINTER),
@@ -318,6 +324,27 @@ static void test_quantizers(void **state)
     g_fail_plain = 0;
     assert_null(q2);
 
+    nvfp4_allocator bad = hooks;
+    T(nvfp4_quantizer_create_ex, OK, &q2, NVFP4_METHOD_SWEEP, &hooks);
+    nvfp4_quantizer_destroy(q2);
+    q2 = NULL;
+    T(nvfp4_quantizer_create_ex, OK, &q2, NVFP4_METHOD_MAX, NULL);
+    nvfp4_quantizer_destroy(q2);
+    q2 = NULL;
+    T(nvfp4_quantizer_create_ex, ERR_NULL_POINTER, NULL, NVFP4_METHOD_MAX, &hooks);
+    T(nvfp4_quantizer_create_ex, ERR_UNKNOWN_KEY, &q2, -1, &hooks);
+    bad.size = sizeof bad - 1;
+    T(nvfp4_quantizer_create_ex, ERR_INVALID_VALUE, &q2, NVFP4_METHOD_MAX, &bad);
+    bad = hooks;
+    bad.alloc = NULL;
+    T(nvfp4_quantizer_create_ex, ERR_INVALID_VALUE, &q2, NVFP4_METHOD_MAX, &bad);
+    bad = hooks;
+    bad.free = NULL;
+    T(nvfp4_quantizer_create_ex, ERR_INVALID_VALUE, &q2, NVFP4_METHOD_MAX, &bad);
+    g_fail_hook = 1;
+    T(nvfp4_quantizer_create_ex, ERR_OUT_OF_MEMORY, &q2, NVFP4_METHOD_MAX, &hooks);
+    assert_null(q2);
+
     T(nvfp4_quantizer_set_int, OK, q, NVFP4_Q_4OVER6_RULE, NVFP4_RULE_MAE);
     T(nvfp4_quantizer_set_int, ERR_NULL_POINTER, NULL, NVFP4_Q_4OVER6_RULE, 0);
     T(nvfp4_quantizer_set_int, ERR_UNKNOWN_KEY, q, NVFP4_Q_GLOBAL_SCALE, 1); /* a float key */
@@ -444,6 +471,22 @@ static void test_rounder(void **state)
     g_fail_plain = 1;
     T(nvfp4_rounder_create, ERR_OUT_OF_MEMORY, &r2, NVFP4_ROUNDER_GPTQ, O, I);
     g_fail_plain = 0;
+    assert_null(r2);
+
+    nvfp4_allocator bad = hooks;
+    T(nvfp4_rounder_create_ex, OK, &r2, NVFP4_ROUNDER_GPTQ, O, I, &hooks);
+    nvfp4_rounder_destroy(r2);
+    r2 = NULL;
+    T(nvfp4_rounder_create_ex, ERR_NULL_POINTER, NULL, NVFP4_ROUNDER_FAAR, O, I, &hooks);
+    T(nvfp4_rounder_create_ex, ERR_UNKNOWN_KEY, &r2, -1, O, I, &hooks);
+    T(nvfp4_rounder_create_ex, ERR_SHAPE, &r2, NVFP4_ROUNDER_FAAR, -O, I, &hooks);
+    bad.size = 0;
+    T(nvfp4_rounder_create_ex, ERR_INVALID_VALUE, &r2, NVFP4_ROUNDER_FAAR, O, I, &bad);
+    bad = hooks;
+    bad.alloc = NULL;
+    T(nvfp4_rounder_create_ex, ERR_INVALID_VALUE, &r2, NVFP4_ROUNDER_FAAR, O, I, &bad);
+    g_fail_hook = 1;
+    T(nvfp4_rounder_create_ex, ERR_OUT_OF_MEMORY, &r2, NVFP4_ROUNDER_FAAR, O, I, &hooks);
     assert_null(r2);
 
     int64_t v;

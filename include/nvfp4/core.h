@@ -111,7 +111,9 @@ NVFP4_API int nvfp4_has_backend(int32_t backend);
 typedef struct nvfp4_context nvfp4_context;
 
 /**
- * @brief Allocator hooks for a context (zstd's customMem, with a size field for growth).
+ * @brief Allocator hooks for a context, a quantizer or a rounder (zstd's customMem, with a size
+ *        field for growth); see nvfp4_context_create_ex(), nvfp4_quantizer_create_ex(),
+ *        nvfp4_rounder_create_ex().
  *
  * Set @c size to sizeof(nvfp4_allocator). @c alloc returns memory aligned to at least @p align
  * (a power of two, at most 64) or NULL; @c free releases it (and accepts NULL).

@@ -89,6 +89,27 @@ typedef struct nvfp4_quantizer nvfp4_quantizer;
 NVFP4_API nvfp4_status nvfp4_quantizer_create(nvfp4_quantizer **out, int32_t method);
 
 /**
+ * @brief Creates a quantizer whose every allocation goes through @p allocator.
+ *
+ * The same as nvfp4_quantizer_create(), except that the quantizer itself and everything it
+ * allocates later (the copy nvfp4_quantizer_set_importance() keeps) are allocated with
+ * @p allocator's hooks and released with them, by nvfp4_quantizer_set_importance() and
+ * nvfp4_quantizer_destroy(). The hooks are copied; they and their @c opaque must stay valid
+ * until the quantizer is destroyed. nvfp4_quantizer_create() is this function with NULL.
+ * @param[out] out       Receives the quantizer; untouched on error.
+ * @param[in]  method    One of the NVFP4_METHOD_* values.
+ * @param[in]  allocator Hooks as for nvfp4_context_create_ex(), or NULL for malloc/free.
+ * @retval NVFP4_OK on success.
+ * @retval NVFP4_ERR_NULL_POINTER if @p out is NULL.
+ * @retval NVFP4_ERR_UNKNOWN_KEY if @p method is unknown.
+ * @retval NVFP4_ERR_INVALID_VALUE if @p allocator has a bad size field or NULL hooks.
+ * @retval NVFP4_ERR_OUT_OF_MEMORY if allocation fails.
+ * @since 0.1
+ */
+NVFP4_API nvfp4_status nvfp4_quantizer_create_ex(nvfp4_quantizer **out, int32_t method,
+                                                 const nvfp4_allocator *allocator);
+
+/**
  * @brief Sets an integer parameter.
  * @param[in] q     The quantizer.
  * @param[in] param An integer NVFP4_Q_* key.

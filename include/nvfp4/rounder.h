@@ -109,6 +109,33 @@ NVFP4_API nvfp4_status nvfp4_rounder_create(nvfp4_rounder **out, int32_t method,
                                             int64_t in_features);
 
 /**
+ * @brief Creates a rounder whose every allocation of its own goes through @p allocator.
+ *
+ * The same as nvfp4_rounder_create(), except that the rounder and all memory it keeps — its
+ * scale quantizer (including the ones nvfp4_rounder_set_int() with ::NVFP4_R_SCALE_METHOD and
+ * nvfp4_rounder_set_quantizer() make), the calibration state of nvfp4_rounder_add_samples() and
+ * nvfp4_rounder_set_gram() — are allocated with @p allocator's hooks and released with them
+ * (nvfp4_rounder_clear_calibration(), nvfp4_rounder_destroy()). Scratch memory of a call that
+ * takes a context still comes from that context's allocator. The hooks are copied; they and
+ * their @c opaque must stay valid until the rounder is destroyed. nvfp4_rounder_create() is this
+ * function with NULL.
+ * @param[out] out          Receives the rounder; untouched on error.
+ * @param[in]  method       ::NVFP4_ROUNDER_FAAR or ::NVFP4_ROUNDER_GPTQ.
+ * @param[in]  out_features Rows of W (> 0).
+ * @param[in]  in_features  Columns of W and size of H (> 0, at most 2^20).
+ * @param[in]  allocator    Hooks as for nvfp4_context_create_ex(), or NULL for malloc/free.
+ * @retval NVFP4_OK on success.
+ * @retval NVFP4_ERR_NULL_POINTER if @p out is NULL.
+ * @retval NVFP4_ERR_UNKNOWN_KEY if @p method is unknown.
+ * @retval NVFP4_ERR_SHAPE if a size is ≤ 0, too large, or out·in overflows.
+ * @retval NVFP4_ERR_INVALID_VALUE if @p allocator has a bad size field or NULL hooks.
+ * @retval NVFP4_ERR_OUT_OF_MEMORY if allocation fails.
+ * @since 0.1
+ */
+NVFP4_API nvfp4_status nvfp4_rounder_create_ex(nvfp4_rounder **out, int32_t method, int64_t out_features,
+                                               int64_t in_features, const nvfp4_allocator *allocator);
+
+/**
  * @brief Destroys a rounder and its calibration data. NULL is accepted.
  * @param[in] r The rounder.
  * @since 0.1

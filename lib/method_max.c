@@ -77,6 +77,11 @@ static void max_row(const nvfp4i_job *job, const float *x, uint8_t *codes_row, u
         for (int64_t k = 0; k < nblk; k++) {
             const float *xb = x + k * B;
             uint8_t s = max_block(job, xb, NULL, nvfp4i_block_amax(xb, B), c, st);
+            /* SPEC §2: padding codes are 0. The ModelOpt recipe divides by f(S)·s_dec, which is 0
+             * in an underflowed block, and would code the zero padding as 0/0 = NaN → 0x7; the
+             * codes are fixed before the statistics read them (they decode the stored codes). */
+            for (int64_t col = job->src.cols > k * B ? job->src.cols : k * B; col < (k + 1) * B; col++)
+                c[col - k * B] = 0;
             scales_row[k] = s;
             nvfp4i_pack(c, B, codes_row + k * (B / 2));
             if (job->want_stats) {
@@ -85,10 +90,6 @@ static void max_row(const nvfp4i_job *job, const float *x, uint8_t *codes_row, u
                 st->blocks++;
             }
         }
-        /* SPEC §2: padding codes are 0. The ModelOpt recipe divides by f(S)·s_dec, which is 0 in
-         * an underflowed block, and would code the zero padding as 0/0 = NaN → 0x7. */
-        for (int64_t col = job->src.cols; col < job->padded; col++)
-            codes_row[col / 2] &= (uint8_t)((col & 1) ? 0x0F : 0xF0);
         return;
     }
     const float pre = nvfp4i_max_pre(job->s_enc), s_dec = job->s_dec;

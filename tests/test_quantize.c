@@ -691,6 +691,37 @@ static void test_threads_identical(void **state)
 }
 
 /* Statistics: SSE equals a recomputation from the library's own dequantised output. */
+/* The statistics decode the stored codes: with the ModelOpt recipe and a subnormal global
+ * scale the zero padding of a 1-column tensor was coded 0x7 before SPEC §2's fix-up to 0, and
+ * the statistics read the unfixed codes (found by fuzz_quantize on the 16-core run). */
+static void test_stats_padding_modelopt(void **state)
+{
+    (void)state;
+    float x[5] = {0.0f, 0x1p-148f, 0.0f, 0x1p-136f, 0.0f}, y[5];
+    nvfp4_context *ctx = new_ctx(1, 1);
+    ref_opts o = {NVFP4_FORMAT_NVFP4, NVFP4_RECIPE_MODELOPT, NVFP4_E8M0_RCEIL, 0, 0.0f};
+    nvfp4_quantizer *q = new_q(&o, NVFP4_LAYOUT_LINEAR);
+    assert_int_equal(nvfp4_quantizer_set_float(q, NVFP4_Q_GLOBAL_SCALE, 0x1.8p-148), NVFP4_OK);
+    uint8_t codes[5 * 8], scales[5];
+    float gs;
+    assert_int_equal(nvfp4_quantize(ctx, q, NVFP4_DTYPE_F32, x, 5, 1, 1, codes, scales, &gs), NVFP4_OK);
+    for (int r = 0; r < 5; r++)
+        for (int j = 0; j < 8; j++)
+            assert_int_equal(codes[r * 8 + j] & (j ? 0xFF : 0xF0), 0); /* padding codes are 0 */
+    nvfp4_stats st;
+    memset(&st, 0, sizeof st);
+    st.size = sizeof st;
+    assert_int_equal(nvfp4_context_get_stats(ctx, &st), NVFP4_OK);
+    assert_int_equal(nvfp4_dequantize(ctx, codes, scales, gs, 5, 1, NVFP4_DTYPE_F32, y, 1), NVFP4_OK);
+    double sse = 0;
+    for (int i = 0; i < 5; i++)
+        sse += ((double)y[i] - (double)x[i]) * ((double)y[i] - (double)x[i]);
+    assert_true(sse > 0);
+    assert_true(st.sse == sse); /* 2^-284 both: no padding element counted */
+    nvfp4_quantizer_destroy(q);
+    nvfp4_context_destroy(ctx);
+}
+
 static void test_stats_recomputed(void **state)
 {
     (void)state;
@@ -753,6 +784,7 @@ int main(void)
         cmocka_unit_test(test_mxfp4),            cmocka_unit_test(test_saturate_policy),
         cmocka_unit_test(test_layout_128x4),     cmocka_unit_test(test_threads_identical),
         cmocka_unit_test(test_stats_recomputed),
+        cmocka_unit_test(test_stats_padding_modelopt),
     };
     return cmocka_run_group_tests_name("quantize", tests, NULL, NULL);
 }

@@ -450,6 +450,13 @@ __device__ __forceinline__ void quant_store(const quant_params &p, bool finite, 
     uint32_t w[B / 8];
     const uint8_t s = finite ? quant_block<KIND, true, B>(x, pre, s_dec, six_dec, p.floor_mode, w)
                              : quant_block<KIND, false, B>(x, pre, s_dec, six_dec, p.floor_mode, w);
+    /* SPEC §2: padding codes are 0. The ModelOpt recipe divides by f(S)·s_dec, which is 0 in an
+     * underflowed block, and would code the zero padding as 0/0 = NaN → 0x7 (the CPU backend
+     * clears the same nibbles). */
+    const int64_t valid = p.cols - k * B;
+    if (valid < B)
+        for (int i = valid > 0 ? (int)valid : 0; i < B; i++)
+            w[i / 8] &= ~(0xFu << (4 * (i % 8)));
     uint8_t *c = p.codes + row * p.row_bytes + k * (B / 2);
     if (p.codes_vec) {
         if constexpr (B == 16)

@@ -791,6 +791,18 @@ static uint8_t cj_block_exact(const float *xb, const float *hb, float a, uint8_t
             sqq = s2;
         }
     }
+    /* Near FLT_MAX both neighbours of the LS scale can decode past it (its fit ignores the
+     * overflow), and so can MAX's byte: step down until the block decodes finitely. */
+    for (uint8_t b2 = best; !(e < INFINITY) && b2 > 1;) {
+        double s1, s2;
+        const double e2 = nvfp4i_eval_block(xb, hb, a, --b2, alpha, c, &s1, &s2);
+        if (e2 < e) {
+            e = e2;
+            best = b2;
+            sxq = s1;
+            sqq = s2;
+        }
+    }
     const double f = (double)nvfp4i_e4m3_to_float(best);
     *num += f * sxq;
     *den += f * f * sqq;

@@ -634,6 +634,23 @@ static void test_cjso_tolerance(void **state)
     free(x);
 }
 
+/* Near FLT_MAX with the global scale at FLT_MAX, MAX's byte and both neighbours of the
+ * least-squares scale decode the largest element past FLT_MAX; CJSO steps down to a byte that
+ * decodes finitely (found by fuzz_quantize). */
+static void test_cjso_near_flt_max(void **state)
+{
+    (void)state;
+    float x[2 * 32] = {0x1.9b6696p+127f, 0x1.fffffep-116f, 0x1.fefefep+127f, 0x1.a09efep+35f, 0x1.1aa6a4p+69f};
+    x[40] = 1.0f;
+    cfg c = base_cfg(NVFP4_METHOD_SOAR_CJSO);
+    c.gs = 3.4028234663852886e+38;
+    result r = run(&c, x, 2, 32);
+    assert_true(isinf(r.st.cjso_initial_sse)); /* MAX's own start overflows */
+    assert_true(isfinite(r.st.sse) && isfinite(r.st.cjso_final_sse));
+    assert_true(decoded_sse(&r, x, 2, 32, NULL) == r.st.sse);
+    result_free(&r);
+}
+
 static void test_cjso_fixed_global_scale(void **state)
 {
     (void)state;
@@ -1314,6 +1331,7 @@ int main(void)
         cmocka_unit_test(test_e2m1_mag8_exhaustive),
         cmocka_unit_test(test_cjso_monotone),
         cmocka_unit_test(test_cjso_tolerance),
+        cmocka_unit_test(test_cjso_near_flt_max),
         cmocka_unit_test(test_cjso_fixed_global_scale),
         cmocka_unit_test(test_dss_exact_search),
         cmocka_unit_test(test_soar_vs_4over6),

@@ -112,6 +112,17 @@ NVFP4I_EVAL_TARGET static inline __m256 nvfp4i_e4m3_val8(__m256i b)
     return _mm256_blendv_ps(_mm256_castsi256_ps(nb), sub, _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(8), b)));
 }
 
+/* nvfp4i_e4m3_floor_byte lane by lane (int32 lanes) for v ≥ 0. */
+NVFP4I_EVAL_TARGET static inline __m256i nvfp4i_e4m3_floor8(__m256 v)
+{
+    const __m256i u = _mm256_castps_si256(v);
+    const __m256i nb = _mm256_or_si256(_mm256_slli_epi32(_mm256_sub_epi32(_mm256_srli_epi32(u, 23), _mm256_set1_epi32(120)), 3),
+                                       _mm256_and_si256(_mm256_srli_epi32(u, 20), _mm256_set1_epi32(7)));
+    const __m256i sb = _mm256_cvttps_epi32(_mm256_mul_ps(_mm256_min_ps(v, _mm256_set1_ps(0.015625f)), _mm256_set1_ps(512.0f)));
+    __m256i r = _mm256_blendv_epi8(nb, sb, _mm256_castps_si256(_mm256_cmp_ps(v, _mm256_set1_ps(0.015625f), _CMP_LT_OQ)));
+    return _mm256_blendv_epi8(_mm256_set1_epi32(0x7E), r, _mm256_castps_si256(_mm256_cmp_ps(v, _mm256_set1_ps(448.0f), _CMP_LT_OQ)));
+}
+
 /* Eight blocks transposed once (lanes = blocks), scored for any number of candidate bytes. */
 typedef struct {
     __m256 x[16], w[16];
@@ -199,37 +210,6 @@ NVFP4I_EVAL_TARGET static inline void nvfp4i_eval8(const nvfp4i_eval8_in *in, co
     _mm256_storeu_pd(sxq + 4, p1);
     _mm256_storeu_pd(sqq, q0);
     _mm256_storeu_pd(sqq + 4, q1);
-}
-/* The decoded error Σ w (x̂ − x)² of eight given blocks: codes[16·j + i] (E2M1 codes with
- * sign) and byte b[j] for block j, x̂ = RN32(RN32(v·f)·α), summed in float64 in element order
- * as nvfp4i_block_sse() sums it; finite input. */
-NVFP4I_EVAL_TARGET static inline void nvfp4i_err8_codes(const nvfp4i_eval8_in *in, const uint8_t *codes,
-                                                        const uint8_t *b, float alpha, double *err)
-{
-    float fv[8];
-    for (int j = 0; j < 8; j++)
-        fv[j] = nvfp4i_e4m3_to_float(b[j]);
-    const __m256 tab = _mm256_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f);
-    const __m256 f = _mm256_loadu_ps(fv), al = _mm256_set1_ps(alpha);
-    __m256d e0 = _mm256_setzero_pd(), e1 = _mm256_setzero_pd();
-    for (int i = 0; i < 16; i++) {
-        const __m256i c = _mm256_setr_epi32(codes[i], codes[16 + i], codes[32 + i], codes[48 + i], codes[64 + i],
-                                            codes[80 + i], codes[96 + i], codes[112 + i]);
-        const __m256 sg = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_and_si256(c, _mm256_set1_epi32(8)), 28));
-        const __m256 v = _mm256_or_ps(_mm256_permutevar8x32_ps(tab, c), sg); /* uses c & 7 */
-        const __m256 xh = _mm256_mul_ps(_mm256_mul_ps(v, f), al);
-        __m256d dl = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(xh)), in->xd[2 * i]);
-        __m256d du = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(xh, 1)), in->xd[2 * i + 1]);
-        if (in->weighted) {
-            e0 = _mm256_add_pd(e0, _mm256_mul_pd(_mm256_mul_pd(in->wd[2 * i], dl), dl));
-            e1 = _mm256_add_pd(e1, _mm256_mul_pd(_mm256_mul_pd(in->wd[2 * i + 1], du), du));
-        } else {
-            e0 = _mm256_add_pd(e0, _mm256_mul_pd(dl, dl));
-            e1 = _mm256_add_pd(e1, _mm256_mul_pd(du, du));
-        }
-    }
-    _mm256_storeu_pd(err, e0);
-    _mm256_storeu_pd(err + 4, e1);
 }
 #else
 #define NVFP4I_EVAL_AVX2 0

@@ -80,59 +80,20 @@ static int soar_have_avx2(void) { return __builtin_cpu_supports("avx2"); }
 #define SOAR_AVX2 0
 #endif
 
-/* 2^e as a float for |e| ≤ 126. */
-static inline float dss_pow2(int e) { return nvfp4i_u2f((uint32_t)(e + 127) << 23); }
+/* ---- block normalisation (DSS's stage 1 and CJSO's float32 scores) ----------------------- */
 
-/* The largest E4M3 byte whose value is ≤ v, for v ≥ 0 (0 below 2^-9; 0x7E from 448 up): the
- * float's exponent and top three mantissa bits, truncated. */
-static inline int e4m3_floor_byte(float v)
+/* The powers of two that put a block's amax a, and its largest weight wm, into [1, 2); returns
+ * whether both lie in [2^-100, 2^100] (else the block is scored exactly, and both are 1). */
+static inline int norm_scales(float a, float wm, float *scale2, float *wscale)
 {
-    if (!(v < 448.0f))
-        return 0x7E;
-    if (v < 0.015625f)
-        return (int)(v * 512.0f); /* subnormal E4M3: m·2^-9, exact scaling, truncated */
-    const uint32_t u = nvfp4i_f2u(v);
-    return (int)((((u >> 23) - 120u) << 3) | ((u >> 20) & 7u));
+    const int tame = a >= 0x1p-100f && a <= 0x1p100f && wm >= 0x1p-100f && wm <= 0x1p100f;
+    *scale2 = tame ? nvfp4i_u2f((254u - (nvfp4i_f2u(a) >> 23)) << 23) : 1.0f;
+    *wscale = tame ? nvfp4i_u2f((254u - (nvfp4i_f2u(wm) >> 23)) << 23) : 1.0f;
+    return tame;
 }
 
-/* The byte range of a block with amax a > 0 (SPEC window [wlo, whi]), clamped to [1, 0x7E]:
- * from the byte at or below lo·Δref/2 to the one at or above 1.5·hi·Δref, Δref = a/(6α). In
- * float32 with a 2^-20 margin on each side, above the few roundings of ref and the products. */
-static inline void dss_range(float a, float alpha, double wlo, double whi, int *blo, int *bhi)
-{
-    const float ref = a / (6.0f * alpha);
-    const float lo = ref * (float)(0.5 * wlo * (1.0 - 0x1p-20)), hi = ref * (float)(1.5 * whi * (1.0 + 0x1p-20));
-    int l = e4m3_floor_byte(lo), h = e4m3_floor_byte(hi);
-    if (h < 0x7E && nvfp4i_e4m3_to_float((uint8_t)h) < hi)
-        h++;
-    *blo = l < 1 ? 1 : l;
-    *bhi = h < *blo ? *blo : h;
-}
-
-/* The per-block constants of stage 1: its byte range, and the powers of two that normalise x
- * (amax into [1, 2)) and the weights (largest into [1, 2)). */
-typedef struct {
-    int blo, bhi;
-    float scale2, wscale;
-} dss_lane;
-
-/* Fills L for a block with amax a > 0; returns 0 when the block is outside the range stage 1
- * handles (then every byte of the range is scored exactly). wm: the largest weight (1 if none). */
-static inline int dss_setup(float a, float wm, float alpha, double wlo, double whi, dss_lane *L)
-{
-    dss_range(a, alpha, wlo, whi, &L->blo, &L->bhi);
-    L->scale2 = L->wscale = 1.0f;
-    if (!(a >= 0x1p-100f && a <= 0x1p100f && wm >= 0x1p-100f && wm <= 0x1p100f))
-        return 0;
-    const float flo = nvfp4i_e4m3_to_float((uint8_t)L->blo) * alpha, fhi = nvfp4i_e4m3_to_float((uint8_t)L->bhi) * alpha;
-    if (!(flo >= 0x1p-100f && fhi <= 0x1p100f && a <= flo * 0x1p100f))
-        return 0;
-    L->scale2 = dss_pow2(-(int)((nvfp4i_f2u(a) >> 23) & 0xFF) + 127);
-    L->wscale = dss_pow2(-(int)((nvfp4i_f2u(wm) >> 23) & 0xFF) + 127);
-    return 1;
-}
-
-static inline float dss_wmax(const float *h)
+/* The largest weight of a block (1 without weights). */
+static inline float blk_wmax(const float *h)
 {
     float wm = 0.0f;
     if (!h)
@@ -142,40 +103,121 @@ static inline float dss_wmax(const float *h)
     return wm;
 }
 
-/* The block-normalised inputs of stage 1 (scalar path). */
+/* One block's float32 inputs in normalised units: z = |x|·scale2, wn = h·wscale. The eight-lane
+ * paths compute the same values (normalise8). */
 typedef struct {
-    float z[16], ax[16], wn[16];
-    float scale2; /* 2^-e(a): z = |x|·scale2 */
-    float S;      /* Σ wn·z² (float32, element order) */
-    float za, wa; /* z and wn of the (first) amax element */
-    int blo, bhi;
-} dss_norm;
+    float ax[16], z[16], wn[16];
+    float a;              /* max |x| */
+    float scale2, wscale; /* norm_scales */
+    float S;              /* Σ wn·z² (float32, element order) */
+    float za, wa;         /* z and wn of the (first) amax element (wa 0 if there is none) */
+    int tame;             /* norm_scales' answer */
+} blk_norm;
 
-/* Fills n for a block with amax a > 0; returns 0 as dss_setup does. */
-static inline int dss_normalise(const float *x, const float *h, float a, float alpha, double wlo, double whi,
-                                dss_norm *n)
+static inline void blk_normalise(const float *x, const float *h, blk_norm *n)
 {
-    dss_lane L;
-    const int ok = dss_setup(a, dss_wmax(h), alpha, wlo, whi, &L);
-    n->blo = L.blo;
-    n->bhi = L.bhi;
-    if (!ok)
-        return 0;
-    n->scale2 = L.scale2;
+    float a = 0.0f;
+    for (int i = 0; i < 16; i++) {
+        n->ax[i] = nvfp4i_u2f(nvfp4i_f2u(x[i]) & 0x7FFFFFFFu);
+        a = n->ax[i] > a ? n->ax[i] : a;
+    }
+    n->a = a;
+    n->tame = norm_scales(a, blk_wmax(h), &n->scale2, &n->wscale);
     float S = 0.0f;
     int ia = -1;
     for (int i = 0; i < 16; i++) {
-        n->ax[i] = nvfp4i_u2f(nvfp4i_f2u(x[i]) & 0x7FFFFFFFu);
         n->z[i] = n->ax[i] * n->scale2;
-        n->wn[i] = h ? h[i] * L.wscale : 1.0f;
+        n->wn[i] = h ? h[i] * n->wscale : 1.0f;
         S = S + (n->wn[i] * n->z[i]) * n->z[i];
         if (ia < 0 && n->ax[i] == a)
             ia = i;
     }
     n->S = S;
-    n->za = n->z[ia < 0 ? 0 : ia];
+    n->za = a * n->scale2;
     n->wa = ia < 0 ? 0.0f : n->wn[ia];
-    return 1;
+}
+
+/* Whether byte b's decode step keeps a block with amax a in float32's comfortable range. */
+static inline int byte_ok(float a, uint8_t b, float alpha)
+{
+    const float fa = nvfp4i_e4m3_to_float(b) * alpha;
+    return b != 0 && fa >= 0x1p-100f && fa <= 0x1p100f && a <= fa * 0x1p100f;
+}
+
+#if NVFP4I_EVAL_AVX2
+/* blk_normalise for eight blocks, lane j = block j, from their transposed elements x[i] (and
+ * weights w[i], or w NULL); tame is a lane mask. Finite input only (max_ps would keep a NaN). */
+typedef struct {
+    __m256 ax[16], z[16], wn[16];
+    __m256 a, scale2, wscale, S, za, wa, tame;
+} norm8;
+
+NVFP4I_EVAL_TARGET static inline void normalise8(const __m256 *x, const __m256 *w, norm8 *n)
+{
+    const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u)), one = _mm256_set1_ps(1.0f);
+    __m256 a = _mm256_setzero_ps(), wm = one;
+    for (int i = 0; i < 16; i++) {
+        n->ax[i] = _mm256_andnot_ps(sign, x[i]);
+        a = _mm256_max_ps(a, n->ax[i]);
+    }
+    if (w) {
+        wm = _mm256_setzero_ps();
+        for (int i = 0; i < 16; i++)
+            wm = _mm256_max_ps(wm, w[i]);
+    }
+    const __m256 lo = _mm256_set1_ps(0x1p-100f), hi = _mm256_set1_ps(0x1p100f);
+    n->tame = _mm256_and_ps(_mm256_and_ps(_mm256_cmp_ps(a, lo, _CMP_GE_OQ), _mm256_cmp_ps(a, hi, _CMP_LE_OQ)),
+                            _mm256_and_ps(_mm256_cmp_ps(wm, lo, _CMP_GE_OQ), _mm256_cmp_ps(wm, hi, _CMP_LE_OQ)));
+    const __m256i c254 = _mm256_set1_epi32(254);
+    n->scale2 = _mm256_blendv_ps(
+        one, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_sub_epi32(c254, _mm256_srli_epi32(_mm256_castps_si256(a), 23)), 23)),
+        n->tame);
+    n->wscale = _mm256_blendv_ps(
+        one, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_sub_epi32(c254, _mm256_srli_epi32(_mm256_castps_si256(wm), 23)), 23)),
+        n->tame);
+    __m256 S = _mm256_setzero_ps(), wa = _mm256_setzero_ps(), found = _mm256_setzero_ps();
+    for (int i = 0; i < 16; i++) {
+        n->z[i] = _mm256_mul_ps(n->ax[i], n->scale2);
+        n->wn[i] = w ? _mm256_mul_ps(w[i], n->wscale) : one;
+        S = _mm256_add_ps(S, _mm256_mul_ps(_mm256_mul_ps(n->wn[i], n->z[i]), n->z[i]));
+        const __m256 first = _mm256_andnot_ps(found, _mm256_cmp_ps(n->ax[i], a, _CMP_EQ_OQ));
+        wa = _mm256_blendv_ps(wa, n->wn[i], first);
+        found = _mm256_or_ps(found, first);
+    }
+    n->a = a;
+    n->S = S;
+    n->za = _mm256_mul_ps(a, n->scale2);
+    n->wa = wa;
+}
+#endif
+
+/* ---- DSS's byte range --------------------------------------------------------------------- */
+
+/* The byte range of a block with amax a > 0 (SPEC window [wlo, whi]), clamped to [1, 0x7E]:
+ * from the byte at or below lo·Δref/2 to the one at or above 1.5·hi·Δref, Δref = a/(6α). In
+ * float32 with a 2^-20 margin on each side, above the few roundings of ref and the products. */
+static inline void dss_range(float a, float alpha, double wlo, double whi, int *blo, int *bhi)
+{
+    const float ref = a / (6.0f * alpha);
+    const float lo = ref * (float)(0.5 * wlo * (1.0 - 0x1p-20)), hi = ref * (float)(1.5 * whi * (1.0 + 0x1p-20));
+    int l = nvfp4i_e4m3_floor_byte(lo), h = nvfp4i_e4m3_floor_byte(hi);
+    if (h < 0x7E && nvfp4i_e4m3_to_float((uint8_t)h) < hi)
+        h++;
+    *blo = l < 1 ? 1 : l;
+    *bhi = h < *blo ? *blo : h;
+}
+
+/* A block's byte range. */
+typedef struct {
+    int blo, bhi;
+} dss_lane;
+
+/* Whether stage 1 serves a block with amax a (largest weight wm) over bytes [blo, bhi]: the
+ * block and the range's decode steps within float32's comfortable range. */
+static inline int dss_tame(float a, float wm, float alpha, int blo, int bhi)
+{
+    float s2, ws;
+    return norm_scales(a, wm, &s2, &ws) && byte_ok(a, (uint8_t)blo, alpha) && byte_ok(a, (uint8_t)bhi, alpha);
 }
 
 /* The stage-2 threshold for the smallest score m. */
@@ -188,19 +230,18 @@ static inline float dss_thr(float m, float S) { return m + m * 0x1p-8f + S * 0x1
  * those bytes could not have been candidates. Returns the lowest k scored; *thr the threshold.
  * dss_stage1_avx2 computes the same scores in each lane (it may score a few more bytes, all
  * above the threshold), hence the same threshold and candidates. */
-static int dss_stage1(const dss_norm *n, float alpha, float *score, int stride, float *thr)
+static int dss_stage1(const blk_norm *n, int blo, int bhi, float alpha, float *score, int stride, float *thr)
 {
     float mn = INFINITY;
-    int k = n->bhi - n->blo;
+    int k = bhi - blo;
     for (; k >= 0; k--) {
-        const float fa = nvfp4i_e4m3_to_float((uint8_t)(n->blo + k)) * alpha;
-        const float s = fa * n->scale2;
+        const float f = nvfp4i_e4m3_to_float((uint8_t)(blo + k));
+        const float s = (f * alpha) * n->scale2;
         float dd = n->za - 6.0f * s;
         dd = dd > 0.0f ? dd : 0.0f;
         if ((n->wa * dd) * dd > dss_thr(mn, n->S))
             break;
-        float inv = 1.0f / fa;
-        inv = inv <= NVFP4I_FLT_MAX ? inv : NVFP4I_FLT_MAX;
+        const float inv = nvfp4i_block_inv(n->a, f, alpha);
         float e = 0.0f;
         for (int i = 0; i < 16; i++) {
             const float v = nvfp4i_e2m1_tab[nvfp4i_e2m1_from_float(n->ax[i] * inv) & 7];
@@ -272,72 +313,47 @@ static uint8_t dss_finish(const float *x, const float *h, float a, float alpha, 
     return bb;
 }
 
-/* DSS on one block (any input), from the better of two start bytes (the first on a tie). */
-static uint8_t dss_block(const float *x, const float *h, float a, float alpha, uint8_t start, uint8_t start2,
-                         double wlo, double whi, uint8_t *codes)
+/* DSS on one block (any input) from the start byte (MAX's, or CJSO's for `soar`). */
+static uint8_t dss_block(const float *x, const float *h, float a, float alpha, uint8_t start, double wlo, double whi,
+                         uint8_t *codes)
 {
-    uint8_t c2[16];
     double t1, t2;
-    double es = nvfp4i_eval_block(x, h, a, start, alpha, codes, &t1, &t2);
-    if (start2 != start) {
-        double e2 = nvfp4i_eval_block(x, h, a, start2, alpha, c2, &t1, &t2);
-        if (e2 < es) {
-            es = e2;
-            start = start2;
-            memcpy(codes, c2, sizeof c2);
-        }
-    }
+    const double es = nvfp4i_eval_block(x, h, a, start, alpha, codes, &t1, &t2);
     if (!(a > 0.0f) || !nvfp4i_isfinite(a) || es == 0.0)
         return start;
-    int fin = 1, won;
+    int fin = 1, won, blo, bhi;
     for (int i = 0; i < 16; i++)
         fin &= nvfp4i_isfinite(x[i]);
-    dss_norm n;
-    if (fin && dss_normalise(x, h, a, alpha, wlo, whi, &n)) {
+    dss_range(a, alpha, wlo, whi, &blo, &bhi);
+    if (fin && dss_tame(a, blk_wmax(h), alpha, blo, bhi)) {
+        blk_norm n;
         float score[DSS_RANGE_MAX], thr;
-        const int k0 = dss_stage1(&n, alpha, score, 1, &thr);
-        return dss_finish(x, h, a, alpha, n.blo, n.bhi, score, 1, k0, thr, start, es, codes, &won);
+        blk_normalise(x, h, &n);
+        const int k0 = dss_stage1(&n, blo, bhi, alpha, score, 1, &thr);
+        return dss_finish(x, h, a, alpha, blo, bhi, score, 1, k0, thr, start, es, codes, &won);
     }
-    dss_range(a, alpha, wlo, whi, &n.blo, &n.bhi);
-    return dss_finish(x, h, a, alpha, n.blo, n.bhi, NULL, 1, 0, 0.0f, start, es, codes, &won);
+    return dss_finish(x, h, a, alpha, blo, bhi, NULL, 1, 0, 0.0f, start, es, codes, &won);
 }
 
 #if NVFP4I_EVAL_AVX2 && SOAR_AVX2
 /* Stage 1 for eight blocks, lane j = block j, from the top byte down, the operations of
  * dss_stage1 in each lane (nvfp4i_e2m1_val8 equals the table at the scalar code): score[k][j].
- * Lanes past their range, and lanes not live (live[j] = 0, computed on a live lane's data),
+ * Lanes past their range, and lanes not live (live[j] = 0, computed on their own data),
  * score +Inf. The scan stops when the clipping bound rules out the byte for every lane. Two
  * bytes per pass, for two independent sums. Returns the lowest k scored; thr[j] the threshold. */
-NVFP4I_EVAL_TARGET static int dss_stage1_avx2(const nvfp4i_eval8_in *in, const float *a, const dss_lane *L,
-                                              const int *live, float alpha, float (*score)[8], float *thr)
+NVFP4I_EVAL_TARGET static int dss_stage1_avx2(const norm8 *n, int weighted, const dss_lane *L, const int *live,
+                                              float alpha, float (*score)[8], float *thr)
 {
-    __m256 z[16], ax[16], wn[16];
-    float sc2[8], wsc[8];
     int32_t lo[8], hi[8], dead[8];
     int span = 0;
     for (int j = 0; j < 8; j++) {
-        sc2[j] = L[j].scale2;
-        wsc[j] = L[j].wscale;
         lo[j] = live[j] ? L[j].blo : 1;
         hi[j] = live[j] ? L[j].bhi : 0; /* a dead lane is past its range everywhere */
         dead[j] = live[j] ? 0 : -1;
         span = live[j] && L[j].bhi - L[j].blo > span ? L[j].bhi - L[j].blo : span;
     }
-    /* dss_normalise's values, eight lanes at once (dead lanes compute on their own data, unused) */
-    const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u));
-    const __m256 s2 = _mm256_loadu_ps(sc2), ws = _mm256_loadu_ps(wsc), av = _mm256_loadu_ps(a);
-    __m256 vS = _mm256_setzero_ps(), vwa = _mm256_setzero_ps(), found = _mm256_setzero_ps();
-    const int weighted = in->weighted;
-    for (int i = 0; i < 16; i++) {
-        ax[i] = _mm256_andnot_ps(sign, in->x[i]);
-        z[i] = _mm256_mul_ps(ax[i], s2);
-        wn[i] = weighted ? _mm256_mul_ps(in->w[i], ws) : _mm256_set1_ps(1.0f);
-        vS = _mm256_add_ps(vS, _mm256_mul_ps(_mm256_mul_ps(wn[i], z[i]), z[i]));
-        const __m256 first = _mm256_andnot_ps(found, _mm256_cmp_ps(ax[i], av, _CMP_EQ_OQ));
-        vwa = _mm256_blendv_ps(vwa, wn[i], first);
-        found = _mm256_or_ps(found, first);
-    }
-    const __m256 vza = _mm256_mul_ps(av, s2);
+    const __m256 *ax = n->ax, *z = n->z, *wn = n->wn;
+    const __m256 s2 = n->scale2, vS = n->S, vza = n->za, vwa = n->wa;
     const __m256 al = _mm256_set1_ps(alpha), fmax = _mm256_set1_ps(NVFP4I_FLT_MAX), one = _mm256_set1_ps(1.0f);
     const __m256 inf = _mm256_set1_ps(INFINITY), six = _mm256_set1_ps(6.0f), zero = _mm256_setzero_ps();
     const __m256 c8 = _mm256_set1_ps(0x1p-8f), c16 = _mm256_set1_ps(0x1p-16f);
@@ -480,32 +496,27 @@ NVFP4I_EVAL_TARGET static void dss_exact8(const nvfp4i_eval8_in *in, const uint8
  * errors and codes and stage 1 eight lanes at a time, stage 2 eight lanes at a time for the
  * lanes whose only candidate is their best score, one by one for the others. */
 NVFP4I_EVAL_TARGET static void dss_group_avx2(const float *x, const float *h, const float *a, float alpha,
-                                              const uint8_t *s1, const uint8_t *s2, double wlo, double whi,
-                                              uint8_t *bytes, uint8_t *codes)
+                                              const uint8_t *start, double wlo, double whi, uint8_t *bytes,
+                                              uint8_t *codes)
 {
     nvfp4i_eval8_in in;
     double e1[8], e2[8], t1[8], t2[8];
-    int two = 0;
     nvfp4i_eval8_load(&in, x, h);
-    nvfp4i_eval8(&in, a, s1, alpha, e1, t1, t2);
-    for (int j = 0; j < 8; j++)
-        two |= s2[j] != s1[j];
-    if (two)
-        nvfp4i_eval8(&in, a, s2, alpha, e2, t1, t2);
+    nvfp4i_eval8(&in, a, start, alpha, e1, t1, t2);
+    norm8 n8;
+    normalise8(in.x, in.weighted ? in.w : NULL, &n8);
+    const int tm = _mm256_movemask_ps(n8.tame);
     dss_lane L[8];
     int live[8], any = 0, search[8];
     for (int j = 0; j < 8; j++) {
-        bytes[j] = s1[j];
-        if (two && s2[j] != s1[j] && e2[j] < e1[j]) {
-            bytes[j] = s2[j];
-            e1[j] = e2[j];
-        }
+        bytes[j] = start[j];
         live[j] = 0;
         search[j] = a[j] > 0.0f && e1[j] != 0.0;
-        L[j].blo = 1, L[j].bhi = 0, L[j].scale2 = L[j].wscale = 1.0f;
+        L[j].blo = 1, L[j].bhi = 0;
         if (!search[j])
             continue;
-        live[j] = dss_setup(a[j], dss_wmax(h ? h + j * 16 : NULL), alpha, wlo, whi, &L[j]);
+        dss_range(a[j], alpha, wlo, whi, &L[j].blo, &L[j].bhi); /* then dss_tame, lane by lane */
+        live[j] = ((tm >> j) & 1) && byte_ok(a[j], (uint8_t)L[j].blo, alpha) && byte_ok(a[j], (uint8_t)L[j].bhi, alpha);
         any |= live[j];
     }
     int won[8] = {0};
@@ -523,7 +534,7 @@ NVFP4I_EVAL_TARGET static void dss_group_avx2(const float *x, const float *h, co
     float score[DSS_RANGE_MAX][8], thr[8];
     uint8_t cand[8];
     int32_t cnt[8] = {0}, span = 0;
-    const int k0 = dss_stage1_avx2(&in, a, L, live, alpha, score, thr);
+    const int k0 = dss_stage1_avx2(&n8, in.weighted, L, live, alpha, score, thr);
     for (int j = 0; j < 8; j++)
         span = live[j] && L[j].bhi - L[j].blo > span ? L[j].bhi - L[j].blo : span;
     int32_t first[8];
@@ -590,7 +601,7 @@ static uint8_t dss_block_fn(const nvfp4i_job *job, const float *x, const float *
                             nvfp4i_stats_acc *st)
 {
     uint8_t s0 = nvfp4i_max_scale(a, nvfp4i_max_pre(job->s_enc));
-    uint8_t s = dss_block(x, h, a, job->s_dec, s0, s0, job->q->dss_lo, job->q->dss_hi, c);
+    uint8_t s = dss_block(x, h, a, job->s_dec, s0, job->q->dss_lo, job->q->dss_hi, c);
     st->underflow += a > 0.0f && nvfp4i_e4m3_to_float(s) == 0.0f;
     return s;
 }
@@ -612,7 +623,7 @@ static void dss_row_fn(const nvfp4i_job *job, const float *x, uint8_t *codes_row
                 a[j] = nvfp4i_block_amax(x + (k + j) * 16, 16);
                 s0[j] = nvfp4i_max_scale(a[j], pre);
             }
-            dss_group_avx2(x + k * 16, job->h ? job->h + k * 16 : NULL, a, job->s_dec, s0, s0, job->q->dss_lo,
+            dss_group_avx2(x + k * 16, job->h ? job->h + k * 16 : NULL, a, job->s_dec, s0, job->q->dss_lo,
                            job->q->dss_hi, scales_row + k, c);
             for (int j = 0; j < 8; j++)
                 st->underflow += a[j] > 0.0f && nvfp4i_e4m3_to_float(scales_row[k + j]) == 0.0f;
@@ -648,7 +659,7 @@ typedef struct {
     float *xbuf;      /* [threads][padded] */
     uint8_t *cur;     /* the iterate's block bytes [rows·nblk] (written in PASS_INIT) */
     uint8_t *next;    /* the updated bytes (PASS_INIT, PASS_UPDATE) */
-    double *row_loss;  /* [rows]: the iterate's loss as scored (see cjf_blk) */
+    double *row_loss;  /* [rows]: the iterate's loss as scored (see cjf_score) */
     double *row_bnd;   /* [rows]: a bound on |scored − exact| of row_loss */
     double *row_num;   /* [rows]: Σ_b Δ_b Σ h x q */
     double *row_den;   /* [rows]: Σ_b Δ_b² Σ h q² */
@@ -677,52 +688,12 @@ typedef struct {
  * bound, so the exact loss falls too and CJSO is never worse than MAX. The eight-lane path and
  * the block-by-block path do the same float operations per block, so they agree bit for bit. */
 
-/* One block's float32 inputs. */
-typedef struct {
-    float ax[16], z[16], wn[16];
-    float a, scale2, wscale, S;
-    int tame;
-} cjf_blk;
-
-static inline void cjf_load(const float *x, const float *h, cjf_blk *n)
-{
-    float a = 0.0f, wm = 1.0f;
-    for (int i = 0; i < 16; i++) {
-        n->ax[i] = nvfp4i_u2f(nvfp4i_f2u(x[i]) & 0x7FFFFFFFu);
-        a = n->ax[i] > a ? n->ax[i] : a;
-    }
-    if (h) {
-        wm = 0.0f;
-        for (int i = 0; i < 16; i++)
-            wm = h[i] > wm ? h[i] : wm;
-    }
-    n->a = a;
-    n->tame = a >= 0x1p-100f && a <= 0x1p100f && wm >= 0x1p-100f && wm <= 0x1p100f;
-    n->scale2 = n->tame ? nvfp4i_u2f((254u - (nvfp4i_f2u(a) >> 23)) << 23) : 1.0f;
-    n->wscale = n->tame ? nvfp4i_u2f((254u - (nvfp4i_f2u(wm) >> 23)) << 23) : 1.0f;
-    float S = 0.0f;
-    for (int i = 0; i < 16; i++) {
-        n->z[i] = n->ax[i] * n->scale2;
-        n->wn[i] = h ? h[i] * n->wscale : 1.0f;
-        S = S + (n->wn[i] * n->z[i]) * n->z[i];
-    }
-    n->S = S;
-}
-
-/* Whether byte b's decode step keeps a block with amax a in float32's comfortable range. */
-static inline int cjf_byte_ok(float a, uint8_t b, float alpha)
-{
-    const float fa = nvfp4i_e4m3_to_float(b) * alpha;
-    return b != 0 && fa >= 0x1p-100f && fa <= 0x1p100f && a <= fa * 0x1p100f;
-}
-
 /* The float32 score of byte b: error, Σ wn·z·v and Σ wn·v² (normalised units). */
-static inline void cjf_score(const cjf_blk *n, uint8_t b, float alpha, float *e, float *s1, float *s2)
+static inline void cjf_score(const blk_norm *n, uint8_t b, float alpha, float *e, float *s1, float *s2)
 {
-    const float fa = nvfp4i_e4m3_to_float(b) * alpha;
-    float inv = 1.0f / fa;
-    inv = inv <= NVFP4I_FLT_MAX ? inv : NVFP4I_FLT_MAX;
-    const float s = fa * n->scale2;
+    const float f = nvfp4i_e4m3_to_float(b);
+    const float inv = nvfp4i_block_inv(n->a, f, alpha);
+    const float s = (f * alpha) * n->scale2;
     float ee = 0.0f, p = 0.0f, q = 0.0f;
     for (int i = 0; i < 16; i++) {
         const float v = nvfp4i_e2m1_tab[nvfp4i_e2m1_from_float(n->ax[i] * inv) & 7];
@@ -738,17 +709,17 @@ static inline void cjf_score(const cjf_blk *n, uint8_t b, float alpha, float *e,
 
 /* The E4M3 neighbours lo ≤ D ≤ hi of the least-squares scale of a float32 score (of the MAX
  * scale a/(6α) when every code is zero), in float32. */
-static inline void cjf_bracket(const cjf_blk *n, float alpha, float s1, float s2, uint8_t *lo, uint8_t *hi)
+static inline void cjf_bracket(const blk_norm *n, float alpha, float s1, float s2, uint8_t *lo, uint8_t *hi)
 {
     const float D = s2 > 0.0f ? s1 / (s2 * (n->scale2 * alpha)) : n->a / (6.0f * alpha);
-    const int l = e4m3_floor_byte(D);
+    const int l = nvfp4i_e4m3_floor_byte(D);
     *lo = (uint8_t)l;
     *hi = (uint8_t)(l < 0x7E && nvfp4i_e4m3_to_float((uint8_t)l) < D ? l + 1 : l);
 }
 
 /* A fast block's contribution from its scores: the current byte's loss and bound, the winner's
  * α-step sums, in the input's units. */
-static inline void cjf_account(const cjf_blk *n, float eb, uint8_t best, float s1, float s2, double *loss, double *bnd,
+static inline void cjf_account(const blk_norm *n, float eb, uint8_t best, float s1, float s2, double *loss, double *bnd,
                                double *num, double *den)
 {
     const double r2 = 1.0 / (double)n->scale2, rw = 1.0 / (double)n->wscale, de = (double)eb;
@@ -813,12 +784,12 @@ static uint8_t cj_block_exact(const float *xb, const float *hb, float a, uint8_t
 static uint8_t cj_block(const float *xb, const float *hb, uint8_t b, float alpha, int eval_only, double *loss,
                         double *bnd, double *num, double *den)
 {
-    cjf_blk n;
-    cjf_load(xb, hb, &n);
+    blk_norm n;
+    blk_normalise(xb, hb, &n);
     int fin = 1;
     for (int i = 0; i < 16; i++)
         fin &= nvfp4i_isfinite(xb[i]);
-    if (fin && n.tame && cjf_byte_ok(n.a, b, alpha)) {
+    if (fin && n.tame && byte_ok(n.a, b, alpha)) {
         float e, s1, s2;
         cjf_score(&n, b, alpha, &e, &s1, &s2);
         if (eval_only) {
@@ -833,7 +804,7 @@ static uint8_t cj_block(const float *xb, const float *hb, uint8_t b, float alpha
         if (hi != b && hi != lo)
             cand[nc++] = hi;
         for (int t = 0; t < nc; t++)
-            ok &= cjf_byte_ok(n.a, cand[t], alpha);
+            ok &= byte_ok(n.a, cand[t], alpha);
         if (ok) {
             const float eb = e;
             uint8_t best = b;
@@ -860,18 +831,7 @@ static uint8_t cj_block(const float *xb, const float *hb, uint8_t b, float alpha
 }
 
 #if NVFP4I_EVAL_AVX2
-/* Floor bytes of positive float lanes (e4m3_floor_byte lane by lane). */
-NVFP4I_EVAL_TARGET static inline __m256i cjf_floor8(__m256 v)
-{
-    const __m256i u = _mm256_castps_si256(v);
-    const __m256i nb = _mm256_or_si256(_mm256_slli_epi32(_mm256_sub_epi32(_mm256_srli_epi32(u, 23), _mm256_set1_epi32(120)), 3),
-                                       _mm256_and_si256(_mm256_srli_epi32(u, 20), _mm256_set1_epi32(7)));
-    const __m256i sb = _mm256_cvttps_epi32(_mm256_mul_ps(_mm256_min_ps(v, _mm256_set1_ps(0.015625f)), _mm256_set1_ps(512.0f)));
-    __m256i r = _mm256_blendv_epi8(nb, sb, _mm256_castps_si256(_mm256_cmp_ps(v, _mm256_set1_ps(0.015625f), _CMP_LT_OQ)));
-    return _mm256_blendv_epi8(_mm256_set1_epi32(0x7E), r, _mm256_castps_si256(_mm256_cmp_ps(v, _mm256_set1_ps(448.0f), _CMP_LT_OQ)));
-}
-
-/* cjf_byte_ok lane by lane (bytes as int32 lanes), as a lane mask. */
+/* byte_ok lane by lane (bytes as int32 lanes), as a lane mask. */
 NVFP4I_EVAL_TARGET static inline __m256 cjf_ok8(__m256 a, __m256i b, float alpha)
 {
     const __m256 fa = _mm256_mul_ps(nvfp4i_e4m3_val8(b), _mm256_set1_ps(alpha));
@@ -883,19 +843,19 @@ NVFP4I_EVAL_TARGET static inline __m256 cjf_ok8(__m256 a, __m256i b, float alpha
 
 /* cjf_score for eight blocks at bytes b (int32 lanes; lanes whose byte is not ok compute on
  * garbage and are not used). */
-NVFP4I_EVAL_TARGET static inline void cjf_score8(const __m256 *ax, const __m256 *z, const __m256 *wn, __m256 scale2,
-                                                 __m256i b, float alpha, __m256 *e, __m256 *s1, __m256 *s2)
+NVFP4I_EVAL_TARGET static inline void cjf_score8(const norm8 *n, __m256i b, float alpha, __m256 *e, __m256 *s1,
+                                                 __m256 *s2)
 {
     const __m256 fa = _mm256_mul_ps(nvfp4i_e4m3_val8(b), _mm256_set1_ps(alpha));
     const __m256 inv = _mm256_min_ps(_mm256_div_ps(_mm256_set1_ps(1.0f), fa), _mm256_set1_ps(NVFP4I_FLT_MAX));
-    const __m256 s = _mm256_mul_ps(fa, scale2);
+    const __m256 s = _mm256_mul_ps(fa, n->scale2);
     __m256 ee = _mm256_setzero_ps(), p = _mm256_setzero_ps(), q = _mm256_setzero_ps();
     for (int i = 0; i < 16; i++) {
-        const __m256 v = nvfp4i_e2m1_val8(_mm256_mul_ps(ax[i], inv));
-        const __m256 d = _mm256_sub_ps(z[i], _mm256_mul_ps(v, s));
-        ee = _mm256_add_ps(ee, _mm256_mul_ps(_mm256_mul_ps(wn[i], d), d));
-        p = _mm256_add_ps(p, _mm256_mul_ps(_mm256_mul_ps(wn[i], z[i]), v));
-        q = _mm256_add_ps(q, _mm256_mul_ps(_mm256_mul_ps(wn[i], v), v));
+        const __m256 v = nvfp4i_e2m1_val8(_mm256_mul_ps(n->ax[i], inv));
+        const __m256 d = _mm256_sub_ps(n->z[i], _mm256_mul_ps(v, s));
+        ee = _mm256_add_ps(ee, _mm256_mul_ps(_mm256_mul_ps(n->wn[i], d), d));
+        p = _mm256_add_ps(p, _mm256_mul_ps(_mm256_mul_ps(n->wn[i], n->z[i]), v));
+        q = _mm256_add_ps(q, _mm256_mul_ps(_mm256_mul_ps(n->wn[i], v), v));
     }
     *e = ee;
     *s1 = p;
@@ -903,12 +863,11 @@ NVFP4I_EVAL_TARGET static inline void cjf_score8(const __m256 *ax, const __m256 
 }
 
 /* Scores candidate bytes c in the lanes of mask v and takes them where they score strictly lower. */
-NVFP4I_EVAL_TARGET static inline void cjf_try8(const __m256 *ax, const __m256 *z, const __m256 *wn, __m256 scale2,
-                                               __m256i c, __m256 v, float alpha, __m256 *e, __m256 *s1, __m256 *s2,
-                                               __m256i *best)
+NVFP4I_EVAL_TARGET static inline void cjf_try8(const norm8 *n, __m256i c, __m256 v, float alpha, __m256 *e,
+                                               __m256 *s1, __m256 *s2, __m256i *best)
 {
     __m256 e2, p, q;
-    cjf_score8(ax, z, wn, scale2, c, alpha, &e2, &p, &q);
+    cjf_score8(n, c, alpha, &e2, &p, &q);
     const __m256 m = _mm256_and_ps(v, _mm256_cmp_ps(e2, *e, _CMP_LT_OQ));
     *e = _mm256_blendv_ps(*e, e2, m);
     *s1 = _mm256_blendv_ps(*s1, p, m);
@@ -927,43 +886,20 @@ NVFP4I_EVAL_TARGET static void cjf_group_avx2(cj_arg *g, const float *x, int64_t
     const float alpha = g->alpha;
     const float *xb = x + k * 16, *hb = job->h ? job->h + k * 16 : NULL;
     const int eval_only = g->mode == PASS_EVAL;
-    const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u));
-    __m256 ax[16], z[16], wn[16];
+    __m256 xt[16], wt[16];
     for (int half = 0; half < 2; half++) {
         for (int j = 0; j < 8; j++)
-            ax[half * 8 + j] = _mm256_loadu_ps(xb + j * 16 + half * 8);
-        nvfp4i_tr8(ax + half * 8);
+            xt[half * 8 + j] = _mm256_loadu_ps(xb + j * 16 + half * 8);
+        nvfp4i_tr8(xt + half * 8);
         if (hb) {
             for (int j = 0; j < 8; j++)
-                wn[half * 8 + j] = _mm256_loadu_ps(hb + j * 16 + half * 8);
-            nvfp4i_tr8(wn + half * 8);
+                wt[half * 8 + j] = _mm256_loadu_ps(hb + j * 16 + half * 8);
+            nvfp4i_tr8(wt + half * 8);
         }
     }
-    __m256 av = _mm256_setzero_ps(), wm = _mm256_set1_ps(1.0f);
-    for (int i = 0; i < 16; i++) {
-        ax[i] = _mm256_andnot_ps(sign, ax[i]);
-        av = _mm256_max_ps(av, ax[i]);
-    }
-    if (hb) {
-        wm = _mm256_setzero_ps();
-        for (int i = 0; i < 16; i++)
-            wm = _mm256_max_ps(wm, wn[i]);
-    }
-    const __m256 lo100 = _mm256_set1_ps(0x1p-100f), hi100 = _mm256_set1_ps(0x1p100f);
-    const __m256 tame = _mm256_and_ps(_mm256_and_ps(_mm256_cmp_ps(av, lo100, _CMP_GE_OQ), _mm256_cmp_ps(av, hi100, _CMP_LE_OQ)),
-                                      _mm256_and_ps(_mm256_cmp_ps(wm, lo100, _CMP_GE_OQ), _mm256_cmp_ps(wm, hi100, _CMP_LE_OQ)));
-    const __m256i c254 = _mm256_set1_epi32(254);
-    const __m256 one = _mm256_set1_ps(1.0f);
-    const __m256 scale2 = _mm256_blendv_ps(
-        one, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_sub_epi32(c254, _mm256_srli_epi32(_mm256_castps_si256(av), 23)), 23)), tame);
-    const __m256 wscale = _mm256_blendv_ps(
-        one, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_sub_epi32(c254, _mm256_srli_epi32(_mm256_castps_si256(wm), 23)), 23)), tame);
-    __m256 S = _mm256_setzero_ps();
-    for (int i = 0; i < 16; i++) {
-        z[i] = _mm256_mul_ps(ax[i], scale2);
-        wn[i] = hb ? _mm256_mul_ps(wn[i], wscale) : one;
-        S = _mm256_add_ps(S, _mm256_mul_ps(_mm256_mul_ps(wn[i], z[i]), z[i]));
-    }
+    norm8 n8;
+    normalise8(xt, hb ? wt : NULL, &n8);
+    const __m256 av = n8.a;
     float a[8];
     int32_t bv[8];
     _mm256_storeu_ps(a, av);
@@ -979,17 +915,17 @@ NVFP4I_EVAL_TARGET static void cjf_group_avx2(cj_arg *g, const float *x, int64_t
             *exact += nvfp4i_eval_block(xb + j * 16, hb ? hb + j * 16 : NULL, a[j], (uint8_t)bv[j], alpha, c, &t1, &t2);
     }
     const __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)bv);
-    __m256 fast = _mm256_and_ps(tame, cjf_ok8(av, b, alpha));
+    __m256 fast = _mm256_and_ps(n8.tame, cjf_ok8(av, b, alpha));
     __m256 e, s1, s2;
-    cjf_score8(ax, z, wn, scale2, b, alpha, &e, &s1, &s2);
+    cjf_score8(&n8, b, alpha, &e, &s1, &s2);
     const __m256 eb = e;
     __m256i best = b;
     if (!eval_only) {
         /* the neighbours of the LS scale, other than b, packed to the front */
         const __m256 D = _mm256_blendv_ps(_mm256_div_ps(_mm256_max_ps(av, _mm256_setzero_ps()), _mm256_set1_ps(6.0f * alpha)),
-                                          _mm256_div_ps(s1, _mm256_mul_ps(s2, _mm256_mul_ps(scale2, _mm256_set1_ps(alpha)))),
+                                          _mm256_div_ps(s1, _mm256_mul_ps(s2, _mm256_mul_ps(n8.scale2, _mm256_set1_ps(alpha)))),
                                           _mm256_cmp_ps(s2, _mm256_setzero_ps(), _CMP_GT_OQ));
-        const __m256i lo = cjf_floor8(D);
+        const __m256i lo = nvfp4i_e4m3_floor8(D);
         const __m256i up = _mm256_and_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(0x7E), lo),
                                             _mm256_castps_si256(_mm256_cmp_ps(nvfp4i_e4m3_val8(lo), D, _CMP_LT_OQ)));
         const __m256i hi = _mm256_sub_epi32(lo, up);
@@ -1001,24 +937,24 @@ NVFP4I_EVAL_TARGET static void cjf_group_avx2(cj_arg *g, const float *x, int64_t
         fast = _mm256_and_ps(fast, _mm256_or_ps(_mm256_andnot_ps(v1, _mm256_castsi256_ps(_mm256_set1_epi32(-1))), cjf_ok8(av, c1, alpha)));
         fast = _mm256_and_ps(fast, _mm256_or_ps(_mm256_andnot_ps(v2, _mm256_castsi256_ps(_mm256_set1_epi32(-1))), cjf_ok8(av, hi, alpha)));
         if (_mm256_movemask_ps(_mm256_and_ps(fast, v1)))
-            cjf_try8(ax, z, wn, scale2, c1, v1, alpha, &e, &s1, &s2, &best);
+            cjf_try8(&n8, c1, v1, alpha, &e, &s1, &s2, &best);
         if (_mm256_movemask_ps(_mm256_and_ps(fast, v2)))
-            cjf_try8(ax, z, wn, scale2, hi, v2, alpha, &e, &s1, &s2, &best);
+            cjf_try8(&n8, hi, v2, alpha, &e, &s1, &s2, &best);
     }
     float ebv[8], p1[8], p2[8], sc[8], ws[8], Sv[8];
     int32_t bb[8];
     _mm256_storeu_ps(ebv, eb);
     _mm256_storeu_ps(p1, s1);
     _mm256_storeu_ps(p2, s2);
-    _mm256_storeu_ps(sc, scale2);
-    _mm256_storeu_ps(ws, wscale);
-    _mm256_storeu_ps(Sv, S);
+    _mm256_storeu_ps(sc, n8.scale2);
+    _mm256_storeu_ps(ws, n8.wscale);
+    _mm256_storeu_ps(Sv, n8.S);
     _mm256_storeu_si256((__m256i *)(void *)bb, best);
     const int fm = _mm256_movemask_ps(fast);
     for (int j = 0; j < 8; j++) {
         uint8_t nb;
         if ((fm >> j) & 1) {
-            cjf_blk n;
+            blk_norm n;
             n.scale2 = sc[j];
             n.wscale = ws[j];
             n.S = Sv[j];
@@ -1123,7 +1059,7 @@ static void out_range(void *argp, int64_t rb, int64_t re, int tid)
                     float a8[8];
                     for (int j = 0; j < 8; j++)
                         a8[j] = nvfp4i_block_amax(xb + j * 16, 16);
-                    dss_group_avx2(xb, hb, a8, alpha, g->cur + r * nblk + k, g->cur + r * nblk + k, job->q->dss_lo,
+                    dss_group_avx2(xb, hb, a8, alpha, g->cur + r * nblk + k, job->q->dss_lo,
                                    job->q->dss_hi, gb, gc);
                 }
                 b = gb[k % 8];
@@ -1131,7 +1067,7 @@ static void out_range(void *argp, int64_t rb, int64_t re, int tid)
             } else
 #endif
             if (g->dss) /* from the CJSO byte; MAX's byte at this α lies inside DSS's range */
-                b = dss_block(xb, hb, a, alpha, b, b, job->q->dss_lo, job->q->dss_hi, c);
+                b = dss_block(xb, hb, a, alpha, b, job->q->dss_lo, job->q->dss_hi, c);
             else
                 nvfp4i_encode_block(xb, 16, a, b, alpha, c);
             float sv = nvfp4i_e4m3_to_float(b);

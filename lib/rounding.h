@@ -118,6 +118,19 @@ NVFP4I_HD uint8_t nvfp4i_e4m3_from_float(float x)
     return (uint8_t)(sign | code);
 }
 
+/* The largest E4M3 byte whose value is ≤ v, for v ≥ 0 (0 below 2^-9; 0x7E from 448 up, and for
+ * NaN): the float's exponent and top three mantissa bits, truncated (the searching methods
+ * bracket a scale between two bytes with it). */
+NVFP4I_HD uint8_t nvfp4i_e4m3_floor_byte(float v)
+{
+    if (!(v < 448.0f))
+        return 0x7E;
+    if (v < 0.015625f)
+        return (uint8_t)(v * 512.0f); /* subnormal E4M3: m·2^-9, exact scaling, truncated */
+    const uint32_t u = nvfp4i_f2u(v);
+    return (uint8_t)((((u >> 23) - 120u) << 3) | ((u >> 20) & 7u));
+}
+
 NVFP4I_HD float nvfp4i_e4m3_to_float(uint8_t b)
 {
     uint32_t e = (b >> 3) & 0xFu, m = b & 7u;

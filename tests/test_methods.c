@@ -467,6 +467,13 @@ static void test_4over6_reconstruction_identity(void **state)
 /* The vector E2M1 magnitude (bit rounding from 1 up, RNE(2y) below) against SPEC §1's seven
  * thresholds, for every non-negative finite float. */
 #if NVFP4I_EVAL_AVX2
+static float nvfp4_u2f_test(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
 NVFP4I_EVAL_TARGET static uint64_t mag8_mismatches(void)
 {
     const __m256i step = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -487,6 +494,12 @@ NVFP4I_EVAL_TARGET static uint64_t mag8_mismatches(void)
         __m256 val = _mm256_permutevar8x32_ps(_mm256_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f), ref);
         __m256i veq = _mm256_castps_si256(_mm256_cmp_ps(val, nvfp4i_e2m1_val8(y), _CMP_EQ_OQ));
         bad += 8u - (unsigned)__builtin_popcount((unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(veq)));
+        /* the E4M3 floor byte, vector against the scalar rule (the lanes do the same operations,
+         * so the first and last lane of each vector stand for all eight: a quarter of all floats) */
+        int32_t fb[8];
+        _mm256_storeu_si256((__m256i *)(void *)fb, nvfp4i_e4m3_floor8(y));
+        bad += fb[0] != nvfp4i_e4m3_floor_byte(nvfp4_u2f_test(u));
+        bad += fb[7] != nvfp4i_e4m3_floor_byte(nvfp4_u2f_test(u + 7u));
     }
     return bad;
 }
@@ -498,6 +511,15 @@ NVFP4I_EVAL_TARGET static int val8_extra_mismatches(void)
     float v[8];
     _mm256_storeu_ps(v, nvfp4i_e2m1_val8(_mm256_set1_ps(INFINITY)));
     bad += v[0] != 6.0f;
+    /* the scalar floor byte at every byte's value and just below the next one */
+    for (int b = 0; b < 0x7E; b++) {
+        const float fb = nvfp4_e4m3_to_float((uint8_t)b), fn = nvfp4_e4m3_to_float((uint8_t)(b + 1));
+        bad += nvfp4i_e4m3_floor_byte(fb) != b;
+        bad += nvfp4i_e4m3_floor_byte(nextafterf(fn, 0.0f)) != b;
+    }
+    bad += nvfp4i_e4m3_floor_byte(448.0f) != 0x7E;
+    bad += nvfp4i_e4m3_floor_byte(INFINITY) != 0x7E;
+    bad += nvfp4i_e4m3_floor_byte(0x1p-10f) != 0;
     for (int b = 0; b < 0x7F; b += 8) {
         _mm256_storeu_ps(v, nvfp4i_e4m3_val8(_mm256_add_epi32(_mm256_set1_epi32(b), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))));
         for (int j = 0; j < 8 && b + j < 0x7F; j++)

@@ -60,8 +60,19 @@ if [ -f "$log" ]; then
     skip=$(count SKIP)
     fail=$(($(count FAIL) + $(count TIMEOUT) + $(count ERROR)))
     if [ "$skip" != 0 ]; then
-        echo "skipped tests (exit 77):"
-        grep '"result": "SKIP"' "$log" | sed -n 's/.*"name": "\([^"]*\)".*/  \1/p'
+        echo "skipped tests (exit 77), each with the reason it printed:"
+        if command -v python3 >/dev/null 2>&1; then
+            python3 - "$log" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    t = json.loads(line)
+    if t.get("result") == "SKIP":
+        why = [l for l in (t.get("stdout") or "").splitlines() if l.strip()]
+        print("  %s: %s" % (t["name"], why[0] if why else "(no reason printed)"))
+PY
+        else
+            grep '"result": "SKIP"' "$log" | sed -n 's/.*"name": "\([^"]*\)".*/  \1/p'
+        fi
     fi
 fi
 [ -n "$failed_steps" ] && echo "failed steps:$failed_steps"

@@ -148,7 +148,10 @@ double nvfp4i_block_sse(const float *x, const float *h, int n, const uint8_t *co
         w = nvfp4i_isfinite(x[i]) ? w : 0.0;
         d = nvfp4i_isfinite(x[i]) ? d : 0.0;
         xi = nvfp4i_isfinite(x[i]) ? xi : 0.0;
-        e += w * d * d;
+        /* a zero weight leaves the element out: a finite input may decode to ±Inf (MXFP4 near
+         * FLT_MAX, docs/FORMAT.md), and 0·Inf would turn the sum into NaN; an element of positive
+         * weight that decodes to ±Inf makes it +Inf. Adding +0 instead changes no finite sum. */
+        e += w != 0.0 ? w * d * d : 0.0;
         s += w * xi * xi;
     }
     if (sum_sq)

@@ -47,7 +47,7 @@ static uint32_t rng32(void)
 static double uniform(void) { return ((double)rng32() + 0.5) / 4294967296.0; }
 static double gauss(void) { return uniform() + uniform() + uniform() + uniform() - 2.0; }
 
-enum { DATA_MIXED, DATA_ZEROS, DATA_WIDE, DATA_TINY, DATA_NONFINITE };
+enum { DATA_MIXED, DATA_ZEROS, DATA_WIDE, DATA_TINY, DATA_NONFINITE, DATA_NEAR_MAX };
 
 static const float grid[8] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f};
 
@@ -66,6 +66,15 @@ static float gen_value(int kind, int64_t r, int64_t c, int64_t cols)
     case DATA_WIDE: {
         int e = (int)((r * 7 + c / 16) % 121) - 60;
         return (float)(ldexp(gauss(), e));
+    }
+    case DATA_NEAR_MAX: {
+        /* MXFP4 with RCEIL codes |x| ≥ 1.75·2^127 as 4·2^126 = 2^128, which decodes to ±Inf
+         * (docs/FORMAT.md): the threshold, its neighbour below, FLT_MAX and block amaxes on both
+         * sides of the 2^126 scale, among values up to 2^127 */
+        static const float big[] = {3.40282347e+38f, 0x1.cp127f, 0x1.bffffep127f, 0x1.8p127f,
+                                    0x1.9p127f,      0x1p127f,   0x1.fp126f};
+        float v = k < 40 ? big[rng32() % 7] : (float)ldexp(gauss(), 100 + (int)(rng32() % 27));
+        return (rng32() & 1) ? -v : v;
     }
     default: break;
     }
@@ -367,6 +376,35 @@ static void test_equal_special(void **state)
         qopts huge = {NVFP4_FORMAT_NVFP4, NVFP4_LAYOUT_128X4, NVFP4_NONFINITE_STRICT, NVFP4_RECIPE_EXACT, 0, 1e30};
         compare(c, DATA_MIXED, dtypes[d], 40, 160, 160, &huge, seed++, 0, 0, dtypes[d]);
     }
+}
+
+/* Finite input near FLT_MAX: MXFP4 with RCEIL keeps the hardware's scale 2^126 and code 4 for
+ * |x| ≥ 1.75·2^127, whose value 2^128 dequantises to ±Inf; both backends must give the same
+ * bytes, the ±Inf included (docs/FORMAT.md, "MXFP4 near FLT_MAX"). */
+static void test_equal_near_flt_max(void **state)
+{
+    need_cuda();
+    ctxs *c = *state;
+    const qopts opts[] = {
+        {NVFP4_FORMAT_MXFP4, NVFP4_LAYOUT_LINEAR, NVFP4_NONFINITE_STRICT, 0, NVFP4_E8M0_RCEIL, 0.0},
+        {NVFP4_FORMAT_MXFP4, NVFP4_LAYOUT_128X4, NVFP4_NONFINITE_SATURATE, 0, NVFP4_E8M0_RCEIL, 0.0},
+        {NVFP4_FORMAT_MXFP4, NVFP4_LAYOUT_LINEAR, NVFP4_NONFINITE_STRICT, 0, NVFP4_E8M0_FLOOR, 0.0},
+        {NVFP4_FORMAT_NVFP4, NVFP4_LAYOUT_LINEAR, NVFP4_NONFINITE_STRICT, NVFP4_RECIPE_EXACT, 0, 0.0},
+    };
+    const int32_t dtypes[] = {NVFP4_DTYPE_F32, NVFP4_DTYPE_BF16, NVFP4_DTYPE_F16};
+    /* the data reaches the case: some finite elements at or above the threshold */
+    float *x = gen(DATA_NEAR_MAX, 37, 200, 203, 9000);
+    int over = 0;
+    for (int64_t i = 0; i < 37 * 203; i++)
+        over += isfinite(x[i]) && fabsf(x[i]) >= 0x1.cp127f;
+    free(x);
+    assert_true(over > 0);
+    uint64_t seed = 9000;
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
+        for (int d = 0; d < 3; d++) /* f32 input; bf16 input (FLT_MAX rounds to Inf there: an error
+                                     * under the strict policy, ±6 under saturate, alike on both) */
+            compare(c, DATA_NEAR_MAX, d == 1 ? NVFP4_DTYPE_BF16 : NVFP4_DTYPE_F32, 37, 200, 203, &opts[i],
+                    seed++, 0, 0, dtypes[d]);
 }
 
 /* Misaligned source and code pointers and ld values that are no multiple of 8 take the scalar
@@ -685,6 +723,7 @@ int main(void)
         cmocka_unit_test(test_equal_shapes_dtypes),
         cmocka_unit_test(test_equal_formats_recipes),
         cmocka_unit_test(test_equal_special),
+        cmocka_unit_test(test_equal_near_flt_max),
         cmocka_unit_test(test_equal_alignment_and_large),
         cmocka_unit_test(test_strict_nonfinite_writes_nothing),
         cmocka_unit_test(test_dequantize_bad_scale),

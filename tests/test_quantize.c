@@ -773,6 +773,126 @@ static void test_stats_recomputed(void **state)
     free(y);
 }
 
+/* MXFP4 near FLT_MAX (docs/FORMAT.md, "MXFP4 near FLT_MAX"): with RCEIL a finite element with
+ * |x| ≥ 1.75·2^127 keeps the hardware's scale 2^126 and code 4, whose value 2^128 float32 cannot
+ * hold: it dequantises to ±Inf (RN32 of the exact value), every other element exactly; FLOOR
+ * never overflows. The statistics stay defined: an element of positive weight that decodes to
+ * ±Inf makes sse +Inf, one of zero weight is left out (it used to give 0·Inf = NaN). */
+static void test_mxfp4_near_flt_max(void **state)
+{
+    (void)state;
+    enum { ROWS = 2, COLS = 64, NB = 2 };
+    const float thr = 0x1.cp127f; /* 1.75·2^127: the midpoint between 3·2^126 and 4·2^126 = 2^128 */
+    float x[ROWS * COLS], y[ROWS * COLS], h[COLS];
+    for (int i = 0; i < ROWS * COLS; i++)
+        x[i] = (float)((i * 37) % 29 - 14) * 0.25f;
+    x[0] = thr;                      /* the tie: code 4 (even), +Inf */
+    x[1] = nextafterf(thr, 0.0f);    /* just below: code 3, 1.5·2^127 */
+    x[2] = -FLT_MAX;                 /* code 0xC, −Inf */
+    x[3] = 0x1.8p127f;               /* 3·2^126 exactly */
+    x[4] = 0x1p-30f;                 /* far below the block's scale: code 0 */
+    x[COLS + 5] = 0x1.9p127f;        /* row 1, block 0: amax between 1.5 and 1.75·2^127 (finite) */
+    x[COLS + 40] = FLT_MAX;          /* row 1, block 1 */
+    x[COLS + 41] = -thr;
+    for (int c = 0; c < COLS; c++)
+        h[c] = 1.0f;
+    for (int e8 = NVFP4_E8M0_RCEIL; e8 <= NVFP4_E8M0_FLOOR; e8++) {
+        ref_opts o = {NVFP4_FORMAT_MXFP4, NVFP4_RECIPE_EXACT, e8, 0, 0.0f};
+        nvfp4_context *ctx = new_ctx(1, 1);
+        nvfp4_quantizer *q = new_q(&o, NVFP4_LAYOUT_LINEAR);
+        uint8_t codes[ROWS * COLS / 2], scales[ROWS * NB];
+        float gs = 0.0f;
+        assert_int_equal(nvfp4_quantize(ctx, q, NVFP4_DTYPE_F32, x, ROWS, COLS, COLS, codes, scales, &gs), NVFP4_OK);
+        assert_true(gs == 1.0f);
+        nvfp4_stats st;
+        memset(&st, 0, sizeof st);
+        st.size = sizeof st;
+        assert_int_equal(nvfp4_context_get_stats(ctx, &st), NVFP4_OK);
+        assert_int_equal(nvfp4_dequantize_v2(ctx, NVFP4_FORMAT_MXFP4, NVFP4_LAYOUT_LINEAR, codes, scales, 1.0f, ROWS,
+                                             COLS, NVFP4_DTYPE_F32, y, COLS),
+                         NVFP4_OK);
+        double sse = 0.0, sum_sq = 0.0;
+        int n_inf = 0;
+        for (int r = 0; r < ROWS; r++)
+            for (int k = 0; k < NB; k++) {
+                /* the hardware's bits: cvt.rp.satfinite.ue8m0x2 on amax/6, cvt.rn.satfinite.e2m1x2 */
+                float a = 0.0f;
+                for (int i = 0; i < 32; i++)
+                    a = fabsf(x[r * COLS + k * 32 + i]) > a ? fabsf(x[r * COLS + k * 32 + i]) : a;
+                uint8_t sb = 0;
+                assert_int_equal(nvfp4_e8m0_from_amax(a, e8, &sb), NVFP4_OK);
+                assert_int_equal(scales[r * NB + k], sb);
+                if (e8 == NVFP4_E8M0_RCEIL && k == 0)
+                    assert_int_equal(sb, 253); /* 2^126 */
+                for (int i = 0; i < 32; i++) {
+                    int c = k * 32 + i;
+                    float v = x[r * COLS + c];
+                    uint8_t code = (uint8_t)((codes[r * COLS / 2 + c / 2] >> ((c & 1) * 4)) & 0xF);
+                    assert_int_equal(code, nvfp4_e2m1_from_float(v * ldexpf(1.0f, 127 - (int)sb)));
+                    double exact = (double)nvfp4_e2m1_to_float(code) * ldexp(1.0, (int)sb - 127);
+                    float got = y[r * COLS + c];
+                    if (e8 == NVFP4_E8M0_RCEIL && fabsf(v) >= thr) {
+                        /* the format's nearest value is ±2^128: RN32 overflows to ±Inf */
+                        assert_true(exact == (v > 0 ? 0x1p128 : -0x1p128));
+                        assert_true(isinf(got) && (got > 0) == (v > 0));
+                        n_inf++;
+                        sum_sq += (double)v * (double)v;
+                        continue;
+                    }
+                    assert_true(isfinite(got));
+                    assert_true((double)got == exact);
+                    sse += ((double)got - (double)v) * ((double)got - (double)v);
+                    sum_sq += (double)v * (double)v;
+                }
+            }
+        assert_int_equal(n_inf, e8 == NVFP4_E8M0_RCEIL ? 4 : 0);
+        if (n_inf)
+            assert_true(isinf(st.sse) && st.sse > 0);
+        else
+            assert_true(fabs(st.sse - sse) <= 1e-12 * sse);
+        assert_true(fabs(st.sum_sq - sum_sq) <= 1e-12 * sum_sq);
+        /* bf16 and f16 results are the float32 ones converted (±Inf stays ±Inf) */
+        uint16_t y16[ROWS * COLS];
+        assert_int_equal(nvfp4_dequantize_v2(ctx, NVFP4_FORMAT_MXFP4, NVFP4_LAYOUT_LINEAR, codes, scales, 1.0f, ROWS,
+                                             COLS, NVFP4_DTYPE_BF16, y16, COLS),
+                         NVFP4_OK);
+        for (int i = 0; i < ROWS * COLS; i++)
+            assert_int_equal(y16[i], nvfp4_float_to_bf16(y[i]));
+
+        /* importance weights: zero on the columns that overflow, so sse is the finite sum over
+         * the others (NaN before), and a positive weight on one gives +Inf again */
+        if (e8 == NVFP4_E8M0_RCEIL) {
+            for (int c = 0; c < COLS; c++)
+                h[c] = (c == 0 || c == 2 || c == 40 || c == 41) ? 0.0f : 1.0f + (float)(c % 3);
+            assert_int_equal(nvfp4_quantizer_set_importance(q, h, COLS), NVFP4_OK);
+            uint8_t codes2[sizeof codes], scales2[sizeof scales];
+            assert_int_equal(nvfp4_quantize(ctx, q, NVFP4_DTYPE_F32, x, ROWS, COLS, COLS, codes2, scales2, &gs),
+                             NVFP4_OK);
+            assert_memory_equal(codes2, codes, sizeof codes); /* weights do not change MAX's bits */
+            assert_memory_equal(scales2, scales, sizeof scales);
+            assert_int_equal(nvfp4_context_get_stats(ctx, &st), NVFP4_OK);
+            double wsse = 0.0, wss = 0.0;
+            for (int i = 0; i < ROWS * COLS; i++) {
+                double w = h[i % COLS], d = (double)y[i] - (double)x[i];
+                wss += w * (double)x[i] * (double)x[i];
+                if (w != 0.0)
+                    wsse += w * d * d;
+            }
+            assert_true(isfinite(st.sse));
+            assert_true(fabs(st.sse - wsse) <= 1e-12 * wsse);
+            assert_true(fabs(st.sum_sq - wss) <= 1e-12 * wss);
+            h[2] = 0.5f;
+            assert_int_equal(nvfp4_quantizer_set_importance(q, h, COLS), NVFP4_OK);
+            assert_int_equal(nvfp4_quantize(ctx, q, NVFP4_DTYPE_F32, x, ROWS, COLS, COLS, codes2, scales2, &gs),
+                             NVFP4_OK);
+            assert_int_equal(nvfp4_context_get_stats(ctx, &st), NVFP4_OK);
+            assert_true(isinf(st.sse) && st.sse > 0);
+        }
+        nvfp4_quantizer_destroy(q);
+        nvfp4_context_destroy(ctx);
+    }
+}
+
 int main(void)
 {
     ref_init();
@@ -785,6 +905,7 @@ int main(void)
         cmocka_unit_test(test_layout_128x4),     cmocka_unit_test(test_threads_identical),
         cmocka_unit_test(test_stats_recomputed),
         cmocka_unit_test(test_stats_padding_modelopt),
+        cmocka_unit_test(test_mxfp4_near_flt_max),
     };
     return cmocka_run_group_tests_name("quantize", tests, NULL, NULL);
 }

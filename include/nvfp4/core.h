@@ -246,7 +246,7 @@ NVFP4_API const char *nvfp4_context_last_error_message(const nvfp4_context *ctx)
  */
 typedef struct nvfp4_stats {
     size_t size;               /**< sizeof(nvfp4_stats) as the caller knows it. */
-    double sse;                /**< Σ (x̂ − x)² over all finite elements (weighted by importance if set), in float64. */
+    double sse;                /**< Σ h·(x̂ − x)² over all finite elements (h the importance weight if set, else 1), in float64, x̂ the float32 dequantised value; elements of weight 0 are left out. +Inf when an element of positive weight decodes to ±Inf (MXFP4 with RCEIL for |x| ≥ 1.75·2^127, see docs/FORMAT.md); never NaN. */
     double sum_sq;             /**< Σ x² over the same elements (weighted likewise): sse/sum_sq is the relative error. */
     int64_t blocks;            /**< Number of scale blocks. */
     int64_t blocks_chose_4;    /**< Blocks where Four Over Six chose the ×1.5 ("map to 4") scale. */

@@ -50,7 +50,7 @@ typedef struct nvfp4_quantizer nvfp4_quantizer;
 #define NVFP4_Q_SCALE_LAYOUT 101    /**< int: ::NVFP4_LAYOUT_LINEAR (default) or ::NVFP4_LAYOUT_128X4. */
 #define NVFP4_Q_NONFINITE 102       /**< int: ::NVFP4_NONFINITE_STRICT (default) or ::NVFP4_NONFINITE_SATURATE. */
 #define NVFP4_Q_RECIPE 103          /**< int: ::NVFP4_RECIPE_EXACT (default) or ::NVFP4_RECIPE_MODELOPT (MAX only). */
-#define NVFP4_Q_E8M0_MODE 104       /**< int: ::NVFP4_E8M0_RCEIL (default) or ::NVFP4_E8M0_FLOOR (MXFP4). */
+#define NVFP4_Q_E8M0_MODE 104       /**< int: ::NVFP4_E8M0_RCEIL (default) or ::NVFP4_E8M0_FLOOR (MXFP4). With RCEIL, finite inputs with |x| ≥ 1.75·2^127 get the value ±2^128, which dequantises to ±Inf (docs/FORMAT.md); FLOOR's values stay within float32. */
 #define NVFP4_Q_GLOBAL_SCALE 110    /**< float: caller-supplied decode scale s_dec (> 0, finite); 0 (default) computes it from the amax. */
 #define NVFP4_Q_4OVER6_RULE 200     /**< int: ::NVFP4_RULE_MSE (default), ::NVFP4_RULE_MAE or ::NVFP4_RULE_ABSMAX. */
 #define NVFP4_Q_4OVER6_E4M3_MAX 201 /**< int: the E4M3 ceiling M of 4/6's global scale, 256 (default) or 448. */
@@ -243,7 +243,10 @@ NVFP4_API nvfp4_status nvfp4_dequantize(nvfp4_context *ctx, const uint8_t *codes
  * @brief Dequantises with an explicit format and scale layout (NVFP4 or MXFP4; linear or 128×4).
  *
  * For MXFP4 the scale bytes are E8M0 (0xFF is invalid) and the result is also multiplied by
- * @p global_scale (pass 1.0).
+ * @p global_scale (pass 1.0). Every element is RN32 of its exact value, so one whose value is
+ * beyond float32's range becomes ±Inf: MXFP4 can hold ±2^128 and more, and nvfp4_quantize() with
+ * ::NVFP4_E8M0_RCEIL codes finite inputs with |x| ≥ 1.75·2^127 as ±2^128, the hardware's nearest
+ * value (docs/FORMAT.md, "MXFP4 near FLT_MAX"); ::NVFP4_E8M0_FLOOR never does.
  * @param[in]  ctx          The context.
  * @param[in]  format       ::NVFP4_FORMAT_NVFP4 or ::NVFP4_FORMAT_MXFP4.
  * @param[in]  scale_layout ::NVFP4_LAYOUT_LINEAR or ::NVFP4_LAYOUT_128X4.

@@ -88,19 +88,19 @@ NVFP4I_EVAL_TARGET static inline __m256i nvfp4i_e2m1_mag8(__m256 y)
 }
 
 /* The E2M1 magnitude value (0, 0.5, ..., 6) of non-negative y (finite or +Inf):
- * nvfp4i_e2m1_tab[nvfp4i_e2m1_from_float(y) & 7] without the table. From 1 up, the float rounded
- * to one mantissa bit (ties to even) and capped at 6; below 1, RN32(y + 2^22) − 2^22, whose ulp
- * 0.5 rounds y to the grid 0, 0.5, 1 with ties to even. tests/test_methods.c
- * checks every non-negative float. */
+ * nvfp4i_e2m1_tab[nvfp4i_e2m1_from_float(y) & 7] without the table. The E2M1 grid has spacing
+ * 0.5 below 2, 1 in [2, 4) and 2 from 4 up, i.e. 2^(max(e, 0) − 1) for y in [2^e, 2^(e+1)); so
+ * with M = 2^(max(e, 0) + 22), whose ulp is that spacing, RN32(y + M) − M is y rounded to the
+ * grid (exact: y < M/2^21), ties to even on the multiple of the spacing, which is the code's
+ * parity, as SPEC §1 rounds. y is first capped at 8 (so +Inf and huge y keep M finite) and the
+ * result at 6. Seven operations; tests/test_methods.c checks every non-negative float. */
 NVFP4I_EVAL_TARGET static inline __m256 nvfp4i_e2m1_val8(__m256 y)
 {
-    const __m256i u = _mm256_castps_si256(y);
-    const __m256i r = _mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x1FFFFF)),
-                                       _mm256_and_si256(_mm256_srli_epi32(u, 22), _mm256_set1_epi32(1)));
-    const __m256 big = _mm256_min_ps(_mm256_castsi256_ps(_mm256_and_si256(r, _mm256_set1_epi32((int)0xFFC00000u))),
-                                     _mm256_set1_ps(6.0f));
-    const __m256 small = _mm256_sub_ps(_mm256_add_ps(y, _mm256_set1_ps(4194304.0f)), _mm256_set1_ps(4194304.0f));
-    return _mm256_blendv_ps(big, small, _mm256_cmp_ps(y, _mm256_set1_ps(1.0f), _CMP_LT_OQ));
+    const __m256 yc = _mm256_min_ps(y, _mm256_set1_ps(8.0f));
+    const __m256i e = _mm256_max_epi32(_mm256_and_si256(_mm256_castps_si256(yc), _mm256_set1_epi32(0x7F800000)),
+                                       _mm256_set1_epi32(0x3F800000));
+    const __m256 m = _mm256_castsi256_ps(_mm256_add_epi32(e, _mm256_set1_epi32(22 << 23)));
+    return _mm256_min_ps(_mm256_sub_ps(_mm256_add_ps(yc, m), m), _mm256_set1_ps(6.0f));
 }
 
 /* E4M3 values of the bytes b (int32 lanes, 0..0x7E): nvfp4i_e4m3_to_float lane by lane. */
@@ -132,7 +132,9 @@ typedef struct {
     int weighted;
 } nvfp4i_eval8_in;
 
-NVFP4I_EVAL_TARGET static inline void nvfp4i_eval8_load(nvfp4i_eval8_in *in, const float *x, const float *h)
+/* The transposes only (x and w as float32); nvfp4i_eval8_prep64 adds the float64 copies that
+ * nvfp4i_eval8 and DSS's exact stage read. */
+NVFP4I_EVAL_TARGET static inline void nvfp4i_eval8_load32(nvfp4i_eval8_in *in, const float *x, const float *h)
 {
     for (int half = 0; half < 2; half++) {
         for (int b = 0; b < 8; b++)
@@ -145,17 +147,27 @@ NVFP4I_EVAL_TARGET static inline void nvfp4i_eval8_load(nvfp4i_eval8_in *in, con
         }
     }
     in->weighted = h != NULL;
-    /* the conversions every candidate would repeat, once (the same values, so the same bits) */
+}
+
+/* The conversions every candidate would repeat, once (the same values, so the same bits). */
+NVFP4I_EVAL_TARGET static inline void nvfp4i_eval8_prep64(nvfp4i_eval8_in *in)
+{
     for (int i = 0; i < 16; i++) {
         in->xd[2 * i] = _mm256_cvtps_pd(_mm256_castps256_ps128(in->x[i]));
         in->xd[2 * i + 1] = _mm256_cvtps_pd(_mm256_extractf128_ps(in->x[i], 1));
-        if (h) {
+        if (in->weighted) {
             in->wd[2 * i] = _mm256_cvtps_pd(_mm256_castps256_ps128(in->w[i]));
             in->wd[2 * i + 1] = _mm256_cvtps_pd(_mm256_extractf128_ps(in->w[i], 1));
             in->wxd[2 * i] = _mm256_mul_pd(in->wd[2 * i], in->xd[2 * i]);
             in->wxd[2 * i + 1] = _mm256_mul_pd(in->wd[2 * i + 1], in->xd[2 * i + 1]);
         }
     }
+}
+
+NVFP4I_EVAL_TARGET static inline void nvfp4i_eval8_load(nvfp4i_eval8_in *in, const float *x, const float *h)
+{
+    nvfp4i_eval8_load32(in, x, h);
+    nvfp4i_eval8_prep64(in);
 }
 
 /* nvfp4i_eval_block's sums for the eight blocks with bytes b[8] (amaxes a[8]); finite input. */

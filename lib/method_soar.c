@@ -406,22 +406,54 @@ NVFP4I_EVAL_TARGET static int dss_stage1_avx2(const norm8 *n, int weighted, cons
     return k + 1 > 0 ? k + 1 : 0;
 }
 
-/* The coupled codes of byte b[j] for each of eight blocks (nvfp4i_encode lane by lane). */
-NVFP4I_EVAL_TARGET static void dss_codes8(const nvfp4i_eval8_in *in, const float *a, const uint8_t *b, float alpha,
-                                          uint8_t *codes)
+/* The coupled codes of byte b[j] for each of eight blocks (nvfp4i_encode lane by lane), packed
+ * as nvfp4i_pack packs them (element 2i in the low nibble of byte i) straight into out[8j..8j+7].
+ * Returns the lanes of `need` where some element's neighbour code towards x might decode strictly
+ * closer than its coupled code (dss_exact8's float32 test, which cannot miss one; only there can
+ * the per-element nearest codes differ from the coupled ones). */
+NVFP4I_EVAL_TARGET static int dss_codes_near8(const nvfp4i_eval8_in *in, const float *a, const uint8_t *b, float alpha,
+                                              int need, uint8_t *out)
 {
-    float iv[8];
-    for (int j = 0; j < 8; j++)
-        iv[j] = nvfp4i_block_inv(a[j], nvfp4i_e4m3_to_float(b[j]), alpha);
-    const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u)), inv = _mm256_loadu_ps(iv);
-    for (int i = 0; i < 16; i++) {
-        const __m256i m = nvfp4i_e2m1_mag8(_mm256_mul_ps(_mm256_andnot_ps(sign, in->x[i]), inv));
-        const __m256i c = _mm256_or_si256(m, _mm256_srli_epi32(_mm256_castps_si256(_mm256_and_ps(sign, in->x[i])), 28));
-        int32_t cv[8];
-        _mm256_storeu_si256((__m256i *)(void *)cv, c);
-        for (int j = 0; j < 8; j++)
-            codes[j * 16 + i] = (uint8_t)cv[j];
+    float fv[8], iv[8];
+    for (int j = 0; j < 8; j++) {
+        fv[j] = nvfp4i_e4m3_to_float(b[j]);
+        iv[j] = nvfp4i_block_inv(a[j], fv[j], alpha);
     }
+    const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u)), inv = _mm256_loadu_ps(iv);
+    const __m256 tab = _mm256_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f);
+    const __m256 f = _mm256_loadu_ps(fv), al = _mm256_set1_ps(alpha), near = _mm256_set1_ps(1.0f + 0x1p-20f);
+    __m256i pb[8];
+    __m256 maybe = _mm256_setzero_ps();
+    for (int i = 0; i < 16; i++) {
+        const __m256 ax = _mm256_andnot_ps(sign, in->x[i]);
+        const __m256i m = nvfp4i_e2m1_mag8(_mm256_mul_ps(ax, inv));
+        const __m256i c = _mm256_or_si256(m, _mm256_srli_epi32(_mm256_castps_si256(_mm256_and_ps(sign, in->x[i])), 28));
+        pb[i / 2] = i % 2 ? _mm256_or_si256(pb[i / 2], _mm256_slli_epi32(c, 4)) : c;
+        if (need) { /* dss_exact8's test: the neighbour towards x within 2^-20 of as close */
+            const __m256 xh = _mm256_mul_ps(_mm256_mul_ps(_mm256_permutevar8x32_ps(tab, m), f), al);
+            const __m256i up = _mm256_castps_si256(_mm256_cmp_ps(xh, ax, _CMP_LT_OQ));
+            const __m256i m2 = _mm256_sub_epi32(m, _mm256_or_si256(up, _mm256_set1_epi32(1)));
+            const __m256i bad = _mm256_or_si256(_mm256_castps_si256(_mm256_cmp_ps(xh, ax, _CMP_EQ_OQ)),
+                                                _mm256_or_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), m2),
+                                                                _mm256_cmpgt_epi32(m2, _mm256_set1_epi32(7))));
+            const __m256 xh2 = _mm256_mul_ps(
+                _mm256_mul_ps(_mm256_permutevar8x32_ps(tab, _mm256_and_si256(m2, _mm256_set1_epi32(7))), f), al);
+            maybe = _mm256_or_ps(maybe, _mm256_andnot_ps(_mm256_castsi256_ps(bad),
+                                                         _mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_sub_ps(xh2, ax)),
+                                                                       _mm256_mul_ps(_mm256_andnot_ps(sign, _mm256_sub_ps(xh, ax)), near),
+                                                                       _CMP_LE_OQ)));
+        }
+    }
+    /* lane j's eight bytes: the low four in lo, the high four in hi, then 64-bit lanes in order */
+    __m256i lo = pb[0], hi = pb[4];
+    for (int p = 1; p < 4; p++) {
+        lo = _mm256_or_si256(lo, _mm256_slli_epi32(pb[p], 8 * p));
+        hi = _mm256_or_si256(hi, _mm256_slli_epi32(pb[4 + p], 8 * p));
+    }
+    const __m256i u0 = _mm256_unpacklo_epi32(lo, hi), u1 = _mm256_unpackhi_epi32(lo, hi); /* blocks 0 1 4 5, 2 3 6 7 */
+    _mm256_storeu_si256((__m256i *)(void *)out, _mm256_permute2x128_si256(u0, u1, 0x20));
+    _mm256_storeu_si256((__m256i *)(void *)(out + 32), _mm256_permute2x128_si256(u0, u1, 0x31));
+    return need & _mm256_movemask_ps(maybe);
 }
 
 /* Stage 2 for eight tame blocks, one byte each (b[j]): dss_exact's error lane by lane, without
@@ -492,53 +524,113 @@ NVFP4I_EVAL_TARGET static void dss_exact8(const nvfp4i_eval8_in *in, const uint8
         fix[j] = (any >> j) & 1;
 }
 
-/* dss_block for eight consecutive blocks (finite input), the same bytes and codes: the start
- * errors and codes and stage 1 eight lanes at a time, stage 2 eight lanes at a time for the
- * lanes whose only candidate is their best score, one by one for the others. */
+/* How stage 1 leaves a lane of dss_group_avx2. */
+enum {
+    DSS_NONE,   /* amax 0: the start block stays */
+    DSS_KEEP,   /* the start byte is the only candidate: it stays (codes: see below) */
+    DSS_SINGLE, /* one candidate, not the start byte, which scores above the threshold: it wins */
+    DSS_EXACT,  /* several candidates, or a start byte outside the range: stage 2 */
+    DSS_FULL    /* outside stage 1's float32 range: every byte of the range exactly */
+};
+
+#ifdef DSS_PROF
+#include <stdio.h>
+static long dss_pk[5], dss_groups, dss_groups_exact, dss_rounds, dss_cands, dss_scored, dss_span, dss_hist[33], dss_tophist[33];
+static void dss_prof_print(void)
+{
+    fprintf(stderr, "scored %.2f of span %.2f per group\nbest-start:", (double)dss_scored / dss_groups, (double)dss_span / dss_groups);
+    for (int i = 0; i < 33; i++)
+        fprintf(stderr, " %d:%ld", i - 16, dss_hist[i]);
+    fprintf(stderr, "\nspan-best:");
+    for (int i = 0; i < 33; i++)
+        fprintf(stderr, " %d:%ld", i, dss_tophist[i]);
+    fprintf(stderr, "\n");
+    fprintf(stderr, "DSS_PROF groups %ld (with exact %ld) rounds %ld kinds none %ld keep %ld single %ld exact %ld full %ld cands-in-exact %ld\n",
+            dss_groups, dss_groups_exact, dss_rounds, dss_pk[0], dss_pk[1], dss_pk[2], dss_pk[3], dss_pk[4], dss_cands);
+}
+static void dss_prof_count(const int *kind, int need, int nexact, const int32_t *cnt)
+{
+    static int reg;
+    if (!reg++)
+        atexit(dss_prof_print);
+    (void)need;
+    dss_groups++;
+    dss_groups_exact += nexact > 0;
+    int r = 0;
+    for (int j = 0; j < 8; j++) {
+        dss_pk[kind[j]]++;
+        if (kind[j] == 3) {
+            dss_cands += cnt[j];
+            r = cnt[j] > r ? cnt[j] : r;
+        }
+    }
+    dss_rounds += r;
+}
+#endif
+
+/* Writes a block's 16 codes packed at out (nvfp4i_pack). */
+static inline void dss_put(const uint8_t *c, uint8_t *out) { nvfp4i_pack(c, 16, out); }
+
+/* dss_block for eight consecutive blocks (finite input): the same bytes and codes, with stage 2
+ * only where it can change the answer. A candidate of stage 2 is a byte scoring within the
+ * threshold; the exact winner is always one (see above), and the start byte wins unless some
+ * candidate's exact error is strictly lower. So:
+ *  - DSS_KEEP: the only candidate is the start byte; nothing can beat the start block, which
+ *    stays, except that dss_block's stage 2 would score the start byte's per-element nearest
+ *    codes against its coupled ones: where a lane's nearest codes may differ (the float32 test of
+ *    dss_codes_near8), both errors are computed exactly, as dss_finish would.
+ *  - DSS_SINGLE: the only candidate b is not the start byte, and the start byte (inside the range)
+ *    scored above the threshold, or below the byte where the scan stopped (its score then exceeds
+ *    the threshold as well): the start block's exact error exceeds the threshold less the score
+ *    margin, b's lies within the margin of the smallest score, so b wins, with its per-element
+ *    nearest codes, as dss_finish would find.
+ *  - DSS_EXACT: the start block's exact error and each candidate's, eight lanes at a time in
+ *    rounds (ascending bytes, as dss_finish visits them).
+ * Writes the bytes and the 8 packed code bytes of each block (out[8j..]). */
 NVFP4I_EVAL_TARGET static void dss_group_avx2(const float *x, const float *h, const float *a, float alpha,
                                               const uint8_t *start, double wlo, double whi, uint8_t *bytes,
-                                              uint8_t *codes)
+                                              uint8_t *out)
 {
     nvfp4i_eval8_in in;
-    double e1[8], e2[8], t1[8], t2[8];
-    nvfp4i_eval8_load(&in, x, h);
-    nvfp4i_eval8(&in, a, start, alpha, e1, t1, t2);
+    nvfp4i_eval8_load32(&in, x, h);
     norm8 n8;
     normalise8(in.x, in.weighted ? in.w : NULL, &n8);
     const int tm = _mm256_movemask_ps(n8.tame);
     dss_lane L[8];
-    int live[8], any = 0, search[8];
+    int live[8], kind[8], any = 0;
     for (int j = 0; j < 8; j++) {
         bytes[j] = start[j];
         live[j] = 0;
-        search[j] = a[j] > 0.0f && e1[j] != 0.0;
         L[j].blo = 1, L[j].bhi = 0;
-        if (!search[j])
+        kind[j] = a[j] > 0.0f ? DSS_FULL : DSS_NONE;
+        if (kind[j] == DSS_NONE)
             continue;
         dss_range(a[j], alpha, wlo, whi, &L[j].blo, &L[j].bhi); /* then dss_tame, lane by lane */
         live[j] = ((tm >> j) & 1) && byte_ok(a[j], (uint8_t)L[j].blo, alpha) && byte_ok(a[j], (uint8_t)L[j].bhi, alpha);
         any |= live[j];
     }
-    int won[8] = {0};
-    if (!any) {
-        for (int j = 0; j < 8; j++) /* outside stage 1's range: every byte exactly */
-            if (search[j])
-                bytes[j] = dss_finish(x + j * 16, h ? h + j * 16 : NULL, a[j], alpha, L[j].blo, L[j].bhi, NULL, 1, 0,
-                                      0.0f, bytes[j], e1[j], NULL, &won[j]);
-        dss_codes8(&in, a, bytes, alpha, codes);
-        for (int j = 0; j < 8; j++) /* dss_finish's winners: their own nearest codes */
-            if (won[j])
-                dss_exact(x + j * 16, h ? h + j * 16 : NULL, a[j], bytes[j], alpha, codes + j * 16);
-        return;
-    }
     float score[DSS_RANGE_MAX][8], thr[8];
-    uint8_t cand[8];
-    int32_t cnt[8] = {0}, span = 0;
-    const int k0 = dss_stage1_avx2(&n8, in.weighted, L, live, alpha, score, thr);
-    for (int j = 0; j < 8; j++)
-        span = live[j] && L[j].bhi - L[j].blo > span ? L[j].bhi - L[j].blo : span;
-    int32_t first[8];
-    { /* per lane: how many candidates, and the first (lowest byte) */
+    int32_t cnt[8] = {0}, first[8] = {0};
+    int k0 = 0, nexact = 0, nfull = 0, need = 0;
+    if (any) {
+        int span = 0;
+        k0 = dss_stage1_avx2(&n8, in.weighted, L, live, alpha, score, thr);
+        for (int j = 0; j < 8; j++)
+            span = live[j] && L[j].bhi - L[j].blo > span ? L[j].bhi - L[j].blo : span;
+#ifdef DSS_PROF
+        dss_scored += span - k0 + 1;
+        dss_span += span + 1;
+        for (int j = 0; j < 8; j++) {
+            int ks = (int)start[j] - L[j].blo;
+            int bestk = -1;
+            for (int k = k0; k <= span; k++)
+                if (score[k][j] <= thr[j] && (bestk < 0 || score[k][j] < score[bestk][j]))
+                    bestk = k;
+            dss_hist[bestk - ks + 16 < 0 ? 0 : bestk - ks + 16 > 32 ? 32 : bestk - ks + 16]++;
+            dss_tophist[span - bestk > 32 ? 32 : span - bestk]++;
+        }
+#endif
+        /* per lane: how many candidates, and the first (lowest byte) */
         const __m256 tv = _mm256_loadu_ps(thr);
         __m256i c = _mm256_setzero_si256(), f = _mm256_setzero_si256(), found = _mm256_setzero_si256();
         for (int k = k0; k <= span; k++) {
@@ -550,46 +642,83 @@ NVFP4I_EVAL_TARGET static void dss_group_avx2(const float *x, const float *h, co
         _mm256_storeu_si256((__m256i *)(void *)cnt, c);
         _mm256_storeu_si256((__m256i *)(void *)first, f);
     }
-    /* stage 2 in rounds: round r scores each live lane's r-th candidate (ascending bytes, as
-     * dss_finish visits them), keeping a strictly smaller error; nearest codes that differ from
-     * the coupled ones (fix) come from dss_exact at the end */
-    int next[8], rounds = 0, fix[8], wfix[8] = {0};
     for (int j = 0; j < 8; j++) {
-        next[j] = k0;
-        if (live[j] && cnt[j] > rounds)
-            rounds = cnt[j];
-    }
-    for (int r = 0; r < rounds; r++) {
-        for (int j = 0; j < 8; j++) {
-            cand[j] = bytes[j];
-            if (!live[j] || r >= cnt[j])
-                continue;
-            if (r == 0)
-                next[j] = first[j];
-            else
-                while (!(score[next[j]][j] <= thr[j]))
-                    next[j]++;
-            cand[j] = (uint8_t)(L[j].blo + next[j]++);
+        if (live[j]) {
+            const int ks = (int)start[j] - L[j].blo;
+            const int inside = ks >= 0 && ks <= L[j].bhi - L[j].blo;
+            const int scand = inside && ks >= k0 && score[ks][j] <= thr[j];
+            kind[j] = inside && cnt[j] == 1 ? (scand ? DSS_KEEP : DSS_SINGLE) : DSS_EXACT;
+            if (kind[j] == DSS_SINGLE)
+                bytes[j] = (uint8_t)(L[j].blo + first[j]);
         }
-        dss_exact8(&in, cand, alpha, e2, fix);
-        for (int j = 0; j < 8; j++)
-            if (live[j] && r < cnt[j] && e2[j] < e1[j]) {
-                e1[j] = e2[j];
-                bytes[j] = cand[j];
-                wfix[j] = fix[j];
-                won[j] = 1;
+        nexact += kind[j] == DSS_EXACT;
+        nfull += kind[j] == DSS_FULL;
+        need |= (kind[j] == DSS_KEEP || kind[j] == DSS_SINGLE) << j;
+    }
+#ifdef DSS_PROF
+    dss_prof_count(kind, need, nexact, cnt);
+#endif
+    int won[8] = {0}, wfix[8] = {0};
+    if (nexact || nfull) {
+        double e1[8], e2[8], t1[8], t2[8];
+        int fix[8], next[8], rounds = 0;
+        uint8_t cand[8];
+        nvfp4i_eval8_prep64(&in);
+        nvfp4i_eval8(&in, a, start, alpha, e1, t1, t2);
+        for (int j = 0; j < 8; j++) {
+            next[j] = first[j];
+            if (kind[j] == DSS_EXACT && e1[j] == 0.0)
+                kind[j] = DSS_NONE; /* nothing is below an exact zero */
+            if (kind[j] == DSS_EXACT && cnt[j] > rounds)
+                rounds = cnt[j];
+        }
+        /* round r scores each EXACT lane's r-th candidate, keeping a strictly smaller error;
+         * nearest codes that differ from the coupled ones (fix) come from dss_exact at the end */
+        for (int r = 0; r < rounds; r++) {
+            for (int j = 0; j < 8; j++) {
+                cand[j] = bytes[j];
+                if (kind[j] != DSS_EXACT || r >= cnt[j])
+                    continue;
+                if (r > 0)
+                    while (!(score[next[j]][j] <= thr[j]))
+                        next[j]++;
+                cand[j] = (uint8_t)(L[j].blo + next[j]++);
+            }
+            dss_exact8(&in, cand, alpha, e2, fix);
+            for (int j = 0; j < 8; j++)
+                if (kind[j] == DSS_EXACT && r < cnt[j] && e2[j] < e1[j]) {
+                    e1[j] = e2[j];
+                    bytes[j] = cand[j];
+                    wfix[j] = fix[j];
+                    won[j] = 1;
+                }
+        }
+        for (int j = 0; j < 8; j++) /* outside stage 1's range: every byte exactly */
+            if (kind[j] == DSS_FULL && e1[j] != 0.0) {
+                bytes[j] = dss_finish(x + j * 16, h ? h + j * 16 : NULL, a[j], alpha, L[j].blo, L[j].bhi, NULL, 1, 0,
+                                      0.0f, bytes[j], e1[j], NULL, &won[j]);
+                wfix[j] = won[j];
             }
     }
-    for (int j = 0; j < 8; j++) /* outside stage 1's range: every byte exactly */
-        if (search[j] && !live[j]) {
-            bytes[j] = dss_finish(x + j * 16, h ? h + j * 16 : NULL, a[j], alpha, L[j].blo, L[j].bhi, NULL, 1, 0, 0.0f,
-                                  bytes[j], e1[j], NULL, &won[j]);
-            wfix[j] = won[j];
+    const int flagged = dss_codes_near8(&in, a, bytes, alpha, need, out);
+    for (int j = 0; j < 8; j++) {
+        const float *xj = x + j * 16, *hj = h ? h + j * 16 : NULL;
+        uint8_t c[16];
+        if ((flagged >> j) & 1) {
+            const double e = dss_exact(xj, hj, a[j], bytes[j], alpha, c);
+            if (kind[j] == DSS_SINGLE) {
+                dss_put(c, out + 8 * j);
+            } else { /* DSS_KEEP: the nearest codes replace the coupled ones only if strictly better */
+                uint8_t c0[16];
+                double t1, t2;
+                if (e < nvfp4i_eval_block(xj, hj, a[j], bytes[j], alpha, c0, &t1, &t2))
+                    dss_put(c, out + 8 * j);
+            }
+        } else if (won[j] && wfix[j]) { /* stage 2's winners: their own nearest codes */
+            dss_exact(xj, hj, a[j], bytes[j], alpha, c);
+            dss_put(c, out + 8 * j);
         }
-    dss_codes8(&in, a, bytes, alpha, codes);
-    for (int j = 0; j < 8; j++)
-        if (won[j] && wfix[j])
-            dss_exact(x + j * 16, h ? h + j * 16 : NULL, a[j], bytes[j], alpha, codes + j * 16);
+    }
 }
 #define DSS_GROUPS 1
 #else
@@ -610,7 +739,7 @@ static uint8_t dss_block_fn(const nvfp4i_job *job, const float *x, const float *
 static void dss_row_fn(const nvfp4i_job *job, const float *x, uint8_t *codes_row, uint8_t *scales_row,
                        nvfp4i_stats_acc *st)
 {
-    uint8_t c[128];
+    uint8_t c[16];
     int64_t k0 = 0;
 #if DSS_GROUPS
     if (job->nonfinite == 0 && soar_have_avx2() && nvfp4i_eval_have_avx2()) {
@@ -624,10 +753,9 @@ static void dss_row_fn(const nvfp4i_job *job, const float *x, uint8_t *codes_row
                 s0[j] = nvfp4i_max_scale(a[j], pre);
             }
             dss_group_avx2(x + k * 16, job->h ? job->h + k * 16 : NULL, a, job->s_dec, s0, job->q->dss_lo,
-                           job->q->dss_hi, scales_row + k, c);
+                           job->q->dss_hi, scales_row + k, codes_row + k * 8);
             for (int j = 0; j < 8; j++)
                 st->underflow += a[j] > 0.0f && nvfp4i_e4m3_to_float(scales_row[k + j]) == 0.0f;
-            nvfp4i_pack(c, 128, codes_row + k * 8);
         }
     }
 #endif
@@ -1035,47 +1163,54 @@ static void out_range(void *argp, int64_t rb, int64_t re, int tid)
     const float alpha = g->alpha;
     float *x = g->xbuf + (size_t)tid * (size_t)job->padded;
     nvfp4i_stats_acc *st = &g->st[tid];
-    uint8_t c[16], gc[128], gb[8];
+    uint8_t c[16];
     int64_t k8 = 0;
 #if DSS_GROUPS
     if (g->dss && job->nonfinite == 0 && g->avx2 && soar_have_avx2())
         k8 = nblk / 8 * 8;
 #endif
     for (int64_t r = rb; r < re; r++) {
+        uint8_t *scales = job->scales + r * nblk, *codes = job->codes + r * row_bytes;
+        const uint8_t *cur = g->cur + r * nblk;
         nvfp4i_load_row(&job->src, r, x, job->padded);
-        for (int64_t k = 0; k < nblk; k++) {
-            const float *xb = x + k * 16;
-            const float *hb = job->h ? job->h + k * 16 : NULL;
-            const uint8_t *cb = c;
-            float a = nvfp4i_block_amax(xb, 16);
-            uint8_t b = g->cur[r * nblk + k];
-            if (g->dss && job->want_stats) { /* the CJSO iterate's exact loss, for the statistics */
+        if (g->dss && job->want_stats) /* the CJSO iterate's exact loss, for the statistics */
+            for (int64_t k = 0; k < nblk; k++) {
+                const float *xb = x + k * 16;
                 double t1, t2;
-                st->cjso_final_sse += nvfp4i_eval_block(xb, hb, a, b, alpha, c, &t1, &t2);
+                st->cjso_final_sse += nvfp4i_eval_block(xb, job->h ? job->h + k * 16 : NULL,
+                                                        nvfp4i_block_amax(xb, 16), cur[k], alpha, c, &t1, &t2);
             }
 #if DSS_GROUPS
-            if (k < k8) {
-                if (k % 8 == 0) { /* DSS for blocks k..k+7 at once */
-                    float a8[8];
-                    for (int j = 0; j < 8; j++)
-                        a8[j] = nvfp4i_block_amax(xb + j * 16, 16);
-                    dss_group_avx2(xb, hb, a8, alpha, g->cur + r * nblk + k, job->q->dss_lo,
-                                   job->q->dss_hi, gb, gc);
-                }
-                b = gb[k % 8];
-                cb = gc + (k % 8) * 16;
-            } else
+        for (int64_t k = 0; k < k8; k += 8) { /* DSS for blocks k..k+7 at once */
+            float a8[8];
+            for (int j = 0; j < 8; j++)
+                a8[j] = nvfp4i_block_amax(x + (k + j) * 16, 16);
+            dss_group_avx2(x + k * 16, job->h ? job->h + k * 16 : NULL, a8, alpha, cur + k, job->q->dss_lo,
+                           job->q->dss_hi, scales + k, codes + k * 8);
+        }
 #endif
+        for (int64_t k = k8; k < nblk; k++) {
+            const float *xb = x + k * 16;
+            const float *hb = job->h ? job->h + k * 16 : NULL;
+            const float a = nvfp4i_block_amax(xb, 16);
+            uint8_t b = cur[k];
             if (g->dss) /* from the CJSO byte; MAX's byte at this α lies inside DSS's range */
                 b = dss_block(xb, hb, a, alpha, b, job->q->dss_lo, job->q->dss_hi, c);
             else
                 nvfp4i_encode_block(xb, 16, a, b, alpha, c);
-            float sv = nvfp4i_e4m3_to_float(b);
-            job->scales[r * nblk + k] = b;
-            nvfp4i_pack(cb, 16, job->codes + r * row_bytes + k * 8);
-            st->underflow += a > 0.0f && sv == 0.0f;
+            scales[k] = b;
+            nvfp4i_pack(c, 16, codes + k * 8);
+        }
+        for (int64_t k = 0; k < nblk; k++) {
+            const float *xb = x + k * 16;
+            const float sv = nvfp4i_e4m3_to_float(scales[k]);
+            st->underflow += sv == 0.0f && nvfp4i_block_amax(xb, 16) > 0.0f;
             if (job->want_stats) {
-                st->sse += nvfp4i_block_sse(xb, hb, 16, cb, sv, alpha, &st->sum_sq);
+                for (int j = 0; j < 8; j++) {
+                    c[2 * j] = codes[k * 8 + j] & 0xF;
+                    c[2 * j + 1] = codes[k * 8 + j] >> 4;
+                }
+                st->sse += nvfp4i_block_sse(xb, job->h ? job->h + k * 16 : NULL, 16, c, sv, alpha, &st->sum_sq);
                 st->blocks++;
             }
         }

@@ -75,7 +75,10 @@ static inline void e4m3_bracket(double D, uint8_t *lo, uint8_t *hi)
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define SOAR_AVX2 1
-static int soar_have_avx2(void) { return __builtin_cpu_supports("avx2"); }
+/* The eight-lane paths use AVX2 and FMA (the scalar paths use fmaf, so both give the same bits
+ * on any machine). */
+#define SOAR_TARGET __attribute__((target("avx2,fma")))
+static int soar_have_avx2(void) { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
 #else
 #define SOAR_AVX2 0
 #endif
@@ -111,7 +114,7 @@ typedef struct {
     float scale2, wscale; /* norm_scales */
     float S;              /* Σ wn·z² (float32, element order) */
     float za, wa;         /* z and wn of the (first) amax element (wa 0 if there is none) */
-    int tame;             /* norm_scales' answer */
+    int tame;             /* norm_scales' answer, and S ≥ 2^-60 */
 } blk_norm;
 
 static inline void blk_normalise(const float *x, const float *h, blk_norm *n)
@@ -135,13 +138,58 @@ static inline void blk_normalise(const float *x, const float *h, blk_norm *n)
     n->S = S;
     n->za = a * n->scale2;
     n->wa = ia < 0 ? 0.0f : n->wn[ia];
+    n->tame = n->tame && S >= 0x1p-60f; /* see byte_ok */
 }
 
-/* Whether byte b's decode step keeps a block with amax a in float32's comfortable range. */
-static inline int byte_ok(float a, uint8_t b, float alpha)
+/* Whether the float32 scores serve byte b in a tame block with normalising scale scale2: b ≠ 0,
+ * its decode step fa = f(b)·α within [2^-100, 2^100], and that step in normalised units,
+ * s = fa·scale2, within [2^-20, 2^20]. Then every scaled value y = |x|/fa is at most 2^21 and
+ * no square leaves float32, and with the block's S ≥ 2^-60 (its tameness) terms lost to
+ * underflow (below 2^-126 in y units, 2^-86 normalised) are far inside the score margins. */
+static inline int byte_ok(float scale2, uint8_t b, float alpha)
 {
     const float fa = nvfp4i_e4m3_to_float(b) * alpha;
-    return b != 0 && fa >= 0x1p-100f && fa <= 0x1p100f && a <= fa * 0x1p100f;
+    const float s = fa * scale2;
+    return b != 0 && fa >= 0x1p-100f && fa <= 0x1p100f && s >= 0x1p-20f && s <= 0x1p20f;
+}
+
+/* ---- the float32 score of a byte ---------------------------------------------------------
+ * DSS's stage 1 and CJSO score a byte b of a normalised block by its coupled codes, in units of
+ * the decode step ("y form"): fa = RN(f(b)·α), inv = min(RN(1/fa), FLT_MAX), y = RN(|x|·inv)
+ * (the scaled values that choose the codes, exactly as nvfp4i_encode computes them), v = E2M1(y),
+ * d = y − v, e = Σ fma(RN(wn·d), d, e) in element order, score = RN(RN(e·s)·s) with the
+ * normalised step s = RN(fa·scale2) (exact: scale2 is a power of two). Against the exact
+ * normalised error E = Σ wn (z − x̂n)², x̂n = RN(v·f·α)·scale2: s·y is z within two roundings
+ * and s·v is x̂n within two, so s·d = (z − x̂n) + η with |η| ≤ 4.1u|z| + 3.1u|z − x̂n| (u = 2^-24),
+ * and with the products and the float32 sum (17u) and the two products by s,
+ *     |score − E| ≤ 8.2u·sqrt(E·S) + 25.2u·E + 17u²·S   (S = Σ wn·z²),
+ * i.e. about 2^-21·sqrt(E·S) + 2^-19.3·E + 2^-43.9·S. CJSO also takes the least-squares sums in
+ * y units, p = Σ fma(wn·v, y, ·) and q = Σ fma(wn·v, v, ·). The scalar code and each AVX2 lane
+ * do the same IEEE operations (fmaf and the vector FMA round once alike; without weights wn is
+ * exactly 1), so both paths give the same scores. */
+static inline float yscore(const blk_norm *n, float f, float alpha, float *pp, float *pq)
+{
+    const float fa = f * alpha;
+    float inv = 1.0f / fa;
+    inv = inv <= NVFP4I_FLT_MAX ? inv : NVFP4I_FLT_MAX;
+    const float s = fa * n->scale2;
+    float e = 0.0f, p = 0.0f, q = 0.0f;
+    for (int i = 0; i < 16; i++) {
+        const float y = n->ax[i] * inv;
+        const float v = nvfp4i_e2m1_tab[nvfp4i_e2m1_from_float(y) & 7];
+        const float d = y - v;
+        e = fmaf(n->wn[i] * d, d, e);
+        if (pp) {
+            const float wv = n->wn[i] * v;
+            p = fmaf(wv, y, p);
+            q = fmaf(wv, v, q);
+        }
+    }
+    if (pp) {
+        *pp = p;
+        *pq = q;
+    }
+    return (e * s) * s;
 }
 
 #if NVFP4I_EVAL_AVX2
@@ -188,6 +236,7 @@ NVFP4I_EVAL_TARGET static inline void normalise8(const __m256 *x, const __m256 *
     n->S = S;
     n->za = _mm256_mul_ps(a, n->scale2);
     n->wa = wa;
+    n->tame = _mm256_and_ps(n->tame, _mm256_cmp_ps(S, _mm256_set1_ps(0x1p-60f), _CMP_GE_OQ));
 }
 #endif
 
@@ -212,24 +261,18 @@ typedef struct {
     int blo, bhi;
 } dss_lane;
 
-/* Whether stage 1 serves a block with amax a (largest weight wm) over bytes [blo, bhi]: the
- * block and the range's decode steps within float32's comfortable range. */
-static inline int dss_tame(float a, float wm, float alpha, int blo, int bhi)
-{
-    float s2, ws;
-    return norm_scales(a, wm, &s2, &ws) && byte_ok(a, (uint8_t)blo, alpha) && byte_ok(a, (uint8_t)bhi, alpha);
-}
-
 /* The stage-2 threshold for the smallest score m. */
 static inline float dss_thr(float m, float S) { return m + m * 0x1p-8f + S * 0x1p-16f; }
 
-/* Stage 1 for one block, scalar, from the top byte down: score[k·stride] for byte blo + k. A
- * byte whose decode step s clips the amax element, za − 6s > 0, scores at least
- * wa·(za − 6s)² (its amax term, and every other term is ≥ 0); once that bound exceeds the
- * threshold of the best score so far, it does for every lower byte too, and the scan stops:
- * those bytes could not have been candidates. Returns the lowest k scored; *thr the threshold.
- * dss_stage1_avx2 computes the same scores in each lane (it may score a few more bytes, all
- * above the threshold), hence the same threshold and candidates. */
+/* Stage 1 for one block, scalar, from the top byte down: score[k·stride] for byte blo + k
+ * (yscore). A byte whose decode step s clips the amax element, za − 6s > 0, has an exact error
+ * of at least wa·(za − 6s·(1 + 2^-23))² (its amax term; every other term is ≥ 0); once the
+ * float32 value B = RN(RN(wa·dd)·dd), dd = RN(za − RN(6s)), exceeds the threshold of the best
+ * score so far, it does for every lower byte too, and the scan stops: B is within
+ * 5u·B + 12u·sqrt(B·wa)·s ≤ 2^-20.5·S + 5u·B of that lower bound (s < za/6 < 1/3, wa ≤ S), far
+ * inside the threshold's margin, so those bytes cannot hold the exact winner. Returns the
+ * lowest k scored; *thr the threshold. dss_stage1_avx2 computes the same scores, stops and
+ * threshold in each lane. */
 static int dss_stage1(const blk_norm *n, int blo, int bhi, float alpha, float *score, int stride, float *thr)
 {
     float mn = INFINITY;
@@ -241,13 +284,7 @@ static int dss_stage1(const blk_norm *n, int blo, int bhi, float alpha, float *s
         dd = dd > 0.0f ? dd : 0.0f;
         if ((n->wa * dd) * dd > dss_thr(mn, n->S))
             break;
-        const float inv = nvfp4i_block_inv(n->a, f, alpha);
-        float e = 0.0f;
-        for (int i = 0; i < 16; i++) {
-            const float v = nvfp4i_e2m1_tab[nvfp4i_e2m1_from_float(n->ax[i] * inv) & 7];
-            const float d = n->z[i] - v * s;
-            e = e + (n->wn[i] * d) * d;
-        }
+        const float e = yscore(n, f, alpha, NULL, NULL);
         score[k * stride] = e;
         mn = e < mn ? e : mn;
     }
@@ -325,10 +362,10 @@ static uint8_t dss_block(const float *x, const float *h, float a, float alpha, u
     for (int i = 0; i < 16; i++)
         fin &= nvfp4i_isfinite(x[i]);
     dss_range(a, alpha, wlo, whi, &blo, &bhi);
-    if (fin && dss_tame(a, blk_wmax(h), alpha, blo, bhi)) {
-        blk_norm n;
+    blk_norm n;
+    blk_normalise(x, h, &n);
+    if (fin && n.tame && byte_ok(n.scale2, (uint8_t)blo, alpha) && byte_ok(n.scale2, (uint8_t)bhi, alpha)) {
         float score[DSS_RANGE_MAX], thr;
-        blk_normalise(x, h, &n);
         const int k0 = dss_stage1(&n, blo, bhi, alpha, score, 1, &thr);
         return dss_finish(x, h, a, alpha, blo, bhi, score, 1, k0, thr, start, es, codes, &won);
     }
@@ -336,13 +373,46 @@ static uint8_t dss_block(const float *x, const float *h, float a, float alpha, u
 }
 
 #if NVFP4I_EVAL_AVX2 && SOAR_AVX2
-/* Stage 1 for eight blocks, lane j = block j, from the top byte down, the operations of
- * dss_stage1 in each lane (nvfp4i_e2m1_val8 equals the table at the scalar code): score[k][j].
- * Lanes past their range, and lanes not live (live[j] = 0, computed on their own data),
- * score +Inf. The scan stops when the clipping bound rules out the byte for every lane. Two
- * bytes per pass, for two independent sums. Returns the lowest k scored; thr[j] the threshold. */
-NVFP4I_EVAL_TARGET static int dss_stage1_avx2(const norm8 *n, int weighted, const dss_lane *L, const int *live,
-                                              float alpha, float (*score)[8], float *thr)
+/* nvfp4i_e2m1_val8 for 0 ≤ y < 7: the grid rounding alone (no cap is needed below 7). */
+SOAR_TARGET static inline __m256 val8_lt7(__m256 y)
+{
+    const __m256i e = _mm256_max_epi32(_mm256_and_si256(_mm256_castps_si256(y), _mm256_set1_epi32(0x7F800000)),
+                                       _mm256_set1_epi32(0x3F800000));
+    const __m256 m = _mm256_castsi256_ps(_mm256_add_epi32(e, _mm256_set1_epi32(22 << 23)));
+    return _mm256_sub_ps(_mm256_add_ps(y, m), m);
+}
+
+/* e += RN(wn·d)·d for the scaled values y (one element, eight lanes); full: y may reach 7. */
+#define YSTEP(y, v, d, e, full, wgt, wn)                                                         \
+    do {                                                                                          \
+        v = (full) ? nvfp4i_e2m1_val8(y) : val8_lt7(y);                                           \
+        d = _mm256_sub_ps(y, v);                                                                  \
+        e = _mm256_fmadd_ps((wgt) ? _mm256_mul_ps(wn, d) : d, d, e);                              \
+    } while (0)
+
+/* Stage 1's element loop for two bytes (inverse steps inv0, inv1). */
+SOAR_TARGET static inline void dss_sum2(const norm8 *n, int weighted, int full, __m256 inv0, __m256 inv1, __m256 *pe0,
+                                        __m256 *pe1)
+{
+    __m256 e0 = _mm256_setzero_ps(), e1 = _mm256_setzero_ps();
+    for (int i = 0; i < 16; i++) {
+        const __m256 y0 = _mm256_mul_ps(n->ax[i], inv0), y1 = _mm256_mul_ps(n->ax[i], inv1);
+        __m256 v0, v1, d0, d1;
+        YSTEP(y0, v0, d0, e0, full, weighted, n->wn[i]);
+        YSTEP(y1, v1, d1, e1, full, weighted, n->wn[i]);
+    }
+    *pe0 = e0;
+    *pe1 = e1;
+}
+
+/* Stage 1 for eight blocks, lane j = block j, from the top byte down, dss_stage1's operations,
+ * stops and threshold in each lane: score[k][j], +Inf for bytes outside lane j's range, below
+ * its stop, or in lanes not live (live[j] = 0, computed on their own data). Two bytes per pass,
+ * for two independent sums; the scan ends when every lane has stopped. The cheaper grid rounding
+ * serves a pass when every live lane's largest scaled value RN(a·inv) is below 7. Returns the
+ * lowest k scored; thr[j] the threshold. */
+SOAR_TARGET static int dss_stage1_avx2(const norm8 *n, int weighted, const dss_lane *L, const int *live, float alpha,
+                                       float (*score)[8], float *thr)
 {
     int32_t lo[8], hi[8], dead[8];
     int span = 0;
@@ -352,57 +422,52 @@ NVFP4I_EVAL_TARGET static int dss_stage1_avx2(const norm8 *n, int weighted, cons
         dead[j] = live[j] ? 0 : -1;
         span = live[j] && L[j].bhi - L[j].blo > span ? L[j].bhi - L[j].blo : span;
     }
-    const __m256 *ax = n->ax, *z = n->z, *wn = n->wn;
     const __m256 s2 = n->scale2, vS = n->S, vza = n->za, vwa = n->wa;
     const __m256 al = _mm256_set1_ps(alpha), fmax = _mm256_set1_ps(NVFP4I_FLT_MAX), one = _mm256_set1_ps(1.0f);
     const __m256 inf = _mm256_set1_ps(INFINITY), six = _mm256_set1_ps(6.0f), zero = _mm256_setzero_ps();
-    const __m256 c8 = _mm256_set1_ps(0x1p-8f), c16 = _mm256_set1_ps(0x1p-16f);
+    const __m256 c8 = _mm256_set1_ps(0x1p-8f), c16 = _mm256_set1_ps(0x1p-16f), seven = _mm256_set1_ps(7.0f);
     const __m256i blo = _mm256_loadu_si256((const __m256i *)(const void *)lo);
     const __m256i bhi = _mm256_loadu_si256((const __m256i *)(const void *)hi);
-    const __m256 vdead = _mm256_castsi256_ps(_mm256_loadu_si256((const __m256i *)(const void *)dead));
-    __m256 mn = inf;
+    __m256 mn = inf, stop = _mm256_castsi256_ps(_mm256_loadu_si256((const __m256i *)(const void *)dead));
+#define DSS_THR(m) _mm256_add_ps(_mm256_add_ps(m, _mm256_mul_ps(m, c8)), _mm256_mul_ps(vS, c16))
+#define DSS_CLIP(sv) /* the clipping bound of dss_stage1 */                                        \
+    _mm256_mul_ps(_mm256_mul_ps(vwa, _mm256_max_ps(_mm256_sub_ps(vza, _mm256_mul_ps(six, sv)), zero)),   \
+                  _mm256_max_ps(_mm256_sub_ps(vza, _mm256_mul_ps(six, sv)), zero))
     int k = span;
     for (; k >= 0; k -= 2) {
         const __m256i b0 = _mm256_add_epi32(blo, _mm256_set1_epi32(k));
         const __m256i b1 = _mm256_sub_epi32(b0, _mm256_set1_epi32(1));
+        const __m256 in0 = _mm256_castsi256_ps(_mm256_xor_si256(_mm256_cmpgt_epi32(b0, bhi), _mm256_set1_epi32(-1)));
+        const __m256 in1 = _mm256_castsi256_ps(_mm256_andnot_si256(
+            _mm256_or_si256(_mm256_cmpgt_epi32(b1, bhi), _mm256_cmpgt_epi32(blo, b1)), _mm256_set1_epi32(-1)));
         const __m256 fa0 = _mm256_mul_ps(nvfp4i_e4m3_val8(_mm256_min_epi32(b0, bhi)), al);
-        const __m256 sv0 = _mm256_mul_ps(fa0, s2);
-        /* every live lane ruled out at k (and so below): stop */
-        const __m256 dd = _mm256_max_ps(_mm256_sub_ps(vza, _mm256_mul_ps(six, sv0)), zero);
-        const __m256 thv = _mm256_add_ps(_mm256_add_ps(mn, _mm256_mul_ps(mn, c8)), _mm256_mul_ps(vS, c16));
-        const __m256 out = _mm256_or_ps(_mm256_cmp_ps(_mm256_mul_ps(_mm256_mul_ps(vwa, dd), dd), thv, _CMP_GT_OQ), vdead);
-        if (_mm256_movemask_ps(out) == 0xFF)
+        const __m256 fa1 = _mm256_mul_ps(nvfp4i_e4m3_val8(_mm256_max_epi32(_mm256_min_epi32(b1, bhi), blo)), al);
+        const __m256 sv0 = _mm256_mul_ps(fa0, s2), sv1 = _mm256_mul_ps(fa1, s2);
+        stop = _mm256_or_ps(stop, _mm256_and_ps(in0, _mm256_cmp_ps(DSS_CLIP(sv0), DSS_THR(mn), _CMP_GT_OQ)));
+        if (_mm256_movemask_ps(stop) == 0xFF)
             break;
-        const __m256i b1c = _mm256_max_epi32(_mm256_min_epi32(b1, bhi), blo);
-        const __m256 fa1 = _mm256_mul_ps(nvfp4i_e4m3_val8(b1c), al);
         const __m256 inv0 = _mm256_min_ps(_mm256_div_ps(one, fa0), fmax), inv1 = _mm256_min_ps(_mm256_div_ps(one, fa1), fmax);
-        const __m256 sv1 = _mm256_mul_ps(fa1, s2);
-        __m256 e0 = zero, e1 = zero;
-        if (weighted) {
-            for (int i = 0; i < 16; i++) {
-                const __m256 d0 = _mm256_sub_ps(z[i], _mm256_mul_ps(nvfp4i_e2m1_val8(_mm256_mul_ps(ax[i], inv0)), sv0));
-                const __m256 d1 = _mm256_sub_ps(z[i], _mm256_mul_ps(nvfp4i_e2m1_val8(_mm256_mul_ps(ax[i], inv1)), sv1));
-                e0 = _mm256_add_ps(e0, _mm256_mul_ps(_mm256_mul_ps(wn[i], d0), d0));
-                e1 = _mm256_add_ps(e1, _mm256_mul_ps(_mm256_mul_ps(wn[i], d1), d1));
-            }
-        } else {
-            for (int i = 0; i < 16; i++) {
-                const __m256 d0 = _mm256_sub_ps(z[i], _mm256_mul_ps(nvfp4i_e2m1_val8(_mm256_mul_ps(ax[i], inv0)), sv0));
-                const __m256 d1 = _mm256_sub_ps(z[i], _mm256_mul_ps(nvfp4i_e2m1_val8(_mm256_mul_ps(ax[i], inv1)), sv1));
-                e0 = _mm256_add_ps(e0, _mm256_mul_ps(d0, d0));
-                e1 = _mm256_add_ps(e1, _mm256_mul_ps(d1, d1));
-            }
-        }
-        /* outside a lane's range (or k − 1 < 0): +Inf */
-        e0 = _mm256_blendv_ps(e0, inf, _mm256_castsi256_ps(_mm256_cmpgt_epi32(b0, bhi)));
-        e1 = _mm256_blendv_ps(e1, inf, _mm256_castsi256_ps(_mm256_or_si256(_mm256_cmpgt_epi32(b1, bhi),
-                                                                               _mm256_cmpgt_epi32(blo, b1))));
-        mn = _mm256_min_ps(mn, _mm256_min_ps(e0, e1));
+        /* the largest scaled value of the lanes still going, for the cheaper rounding */
+        const __m256 ya = _mm256_max_ps(_mm256_mul_ps(n->a, inv0), _mm256_mul_ps(n->a, inv1));
+        const int full = _mm256_movemask_ps(_mm256_andnot_ps(stop, _mm256_cmp_ps(ya, seven, _CMP_GE_OQ))) != 0;
+        __m256 e0, e1;
+        if (full)
+            dss_sum2(n, weighted, 1, inv0, inv1, &e0, &e1);
+        else
+            dss_sum2(n, weighted, 0, inv0, inv1, &e0, &e1);
+        e0 = _mm256_blendv_ps(inf, _mm256_mul_ps(_mm256_mul_ps(e0, sv0), sv0), _mm256_andnot_ps(stop, in0));
         _mm256_storeu_ps(score[k], e0);
-        if (k >= 1)
+        mn = _mm256_min_ps(mn, e0);
+        if (k >= 1) {
+            stop = _mm256_or_ps(stop, _mm256_and_ps(in1, _mm256_cmp_ps(DSS_CLIP(sv1), DSS_THR(mn), _CMP_GT_OQ)));
+            e1 = _mm256_blendv_ps(inf, _mm256_mul_ps(_mm256_mul_ps(e1, sv1), sv1), _mm256_andnot_ps(stop, in1));
             _mm256_storeu_ps(score[k - 1], e1);
+            mn = _mm256_min_ps(mn, e1);
+        }
     }
-    _mm256_storeu_ps(thr, _mm256_add_ps(_mm256_add_ps(mn, _mm256_mul_ps(mn, c8)), _mm256_mul_ps(vS, c16)));
+    _mm256_storeu_ps(thr, DSS_THR(mn));
+#undef DSS_THR
+#undef DSS_CLIP
     return k + 1 > 0 ? k + 1 : 0;
 }
 
@@ -411,7 +476,7 @@ NVFP4I_EVAL_TARGET static int dss_stage1_avx2(const norm8 *n, int weighted, cons
  * Returns the lanes of `need` where some element's neighbour code towards x might decode strictly
  * closer than its coupled code (dss_exact8's float32 test, which cannot miss one; only there can
  * the per-element nearest codes differ from the coupled ones). */
-NVFP4I_EVAL_TARGET static int dss_codes_near8(const nvfp4i_eval8_in *in, const float *a, const uint8_t *b, float alpha,
+SOAR_TARGET static int dss_codes_near8(const nvfp4i_eval8_in *in, const float *a, const uint8_t *b, float alpha,
                                               int need, uint8_t *out)
 {
     float fv[8], iv[8];
@@ -463,7 +528,7 @@ NVFP4I_EVAL_TARGET static int dss_codes_near8(const nvfp4i_eval8_in *in, const f
  * a lane (|fl(x̂₂ − |x|)| ≤ |fl(x̂ − |x|)|·(1 + 2^-20), each difference within 2^-24 of exact)
  * sends an element down the float64 comparison only when some lane might. fix[j] is set when
  * lane j's nearest codes differ from its coupled ones (then dss_exact supplies them). */
-NVFP4I_EVAL_TARGET static void dss_exact8(const nvfp4i_eval8_in *in, const uint8_t *b, float alpha, double *err,
+SOAR_TARGET static void dss_exact8(const nvfp4i_eval8_in *in, const uint8_t *b, float alpha, double *err,
                                           int *fix)
 {
     float fv[8], iv[8];
@@ -587,7 +652,7 @@ static inline void dss_put(const uint8_t *c, uint8_t *out) { nvfp4i_pack(c, 16, 
  *  - DSS_EXACT: the start block's exact error and each candidate's, eight lanes at a time in
  *    rounds (ascending bytes, as dss_finish visits them).
  * Writes the bytes and the 8 packed code bytes of each block (out[8j..]). */
-NVFP4I_EVAL_TARGET static void dss_group_avx2(const float *x, const float *h, const float *a, float alpha,
+SOAR_TARGET static void dss_group_avx2(const float *x, const float *h, const float *a, float alpha,
                                               const uint8_t *start, double wlo, double whi, uint8_t *bytes,
                                               uint8_t *out)
 {
@@ -596,6 +661,8 @@ NVFP4I_EVAL_TARGET static void dss_group_avx2(const float *x, const float *h, co
     norm8 n8;
     normalise8(in.x, in.weighted ? in.w : NULL, &n8);
     const int tm = _mm256_movemask_ps(n8.tame);
+    float sc2[8];
+    _mm256_storeu_ps(sc2, n8.scale2);
     dss_lane L[8];
     int live[8], kind[8], any = 0;
     for (int j = 0; j < 8; j++) {
@@ -606,7 +673,7 @@ NVFP4I_EVAL_TARGET static void dss_group_avx2(const float *x, const float *h, co
         if (kind[j] == DSS_NONE)
             continue;
         dss_range(a[j], alpha, wlo, whi, &L[j].blo, &L[j].bhi); /* then dss_tame, lane by lane */
-        live[j] = ((tm >> j) & 1) && byte_ok(a[j], (uint8_t)L[j].blo, alpha) && byte_ok(a[j], (uint8_t)L[j].bhi, alpha);
+        live[j] = ((tm >> j) & 1) && byte_ok(sc2[j], (uint8_t)L[j].blo, alpha) && byte_ok(sc2[j], (uint8_t)L[j].bhi, alpha);
         any |= live[j];
     }
     float score[DSS_RANGE_MAX][8], thr[8];
@@ -802,60 +869,43 @@ typedef struct {
 
 /* ---- CJSO's float32 scores ------------------------------------------------------------------
  * A CJSO pass scores every block at its current byte and at the E4M3 neighbours of that score's
- * least-squares scale. Most blocks are scored in float32 in block-normalised units (x scaled by
- * the power of two that puts the amax in [1, 2), weights by the one that puts the largest in
- * [1, 2), as DSS's stage 1 does), which costs a fraction of the exact float64 evaluation; a block
- * is scored exactly (nvfp4i_eval_block) when its amax or weights or the decode step of one of its
- * bytes leave [2^-100, 2^100] (byte 0 included) or it holds a non-finite value. Within a block
- * the bytes compare by score (the same units for all), so a block's choice can differ from the
- * exact one only between near-equal errors, where either serves. The iterate's loss carries a
- * bound on |scored − exact|: each term's d = z − v·s holds at most three roundings of 2^-24 of
- * v·s and one of d, and the float32 sums 16·2^-24, so |score − exact| ≤ 2^-19·E +
- * 2^-21.5·sqrt((S + E)·E), S = Σ wn·z²; the bound used is 2^-17·(E + sqrt((S + E)·E)) + 2^-120.
- * cjso_run takes an iterate only when its loss plus bound is below the best loss minus its
- * bound, so the exact loss falls too and CJSO is never worse than MAX. The eight-lane path and
- * the block-by-block path do the same float operations per block, so they agree bit for bit. */
+ * least-squares scale. Most blocks are scored in float32 (yscore: the y form in block-normalised
+ * units, as DSS's stage 1 scores), which costs a fraction of the exact float64 evaluation; a
+ * block is scored exactly (nvfp4i_eval_block) when it is not tame (amax or weights outside
+ * [2^-100, 2^100], S < 2^-60) or byte_ok fails for one of its bytes (byte 0 included), or it
+ * holds a non-finite value. Within a block the bytes compare by score (the same units for all),
+ * so a block's choice can differ from the exact one only between near-equal errors, where
+ * either serves. The iterate's loss carries a bound on |scored − exact|: yscore's
+ * 8.2u·sqrt(E·S) + 25.2u·E + 17u²·S is below 2^-17·(E + sqrt((S + E)·E)) + 2^-40·S, the bound
+ * used. cjso_run takes an iterate only when its loss plus bound is below the best loss minus
+ * its bound, so the exact loss falls too and CJSO is never worse than MAX. The eight-lane path
+ * and the block-by-block path do the same float operations per block, so they agree bit for bit. */
 
-/* The float32 score of byte b: error, Σ wn·z·v and Σ wn·v² (normalised units). */
-static inline void cjf_score(const blk_norm *n, uint8_t b, float alpha, float *e, float *s1, float *s2)
+/* The E4M3 neighbours lo ≤ D ≤ hi of the least-squares scale of a score at byte value f,
+ * D = f·(p/q) (of the MAX scale a/(6α) when every code is zero), in float32. */
+static inline void cjf_bracket(const blk_norm *n, float f, float alpha, float p, float q, uint8_t *lo, uint8_t *hi)
 {
-    const float f = nvfp4i_e4m3_to_float(b);
-    const float inv = nvfp4i_block_inv(n->a, f, alpha);
-    const float s = (f * alpha) * n->scale2;
-    float ee = 0.0f, p = 0.0f, q = 0.0f;
-    for (int i = 0; i < 16; i++) {
-        const float v = nvfp4i_e2m1_tab[nvfp4i_e2m1_from_float(n->ax[i] * inv) & 7];
-        const float d = n->z[i] - v * s;
-        ee = ee + (n->wn[i] * d) * d;
-        p = p + (n->wn[i] * n->z[i]) * v;
-        q = q + (n->wn[i] * v) * v;
-    }
-    *e = ee;
-    *s1 = p;
-    *s2 = q;
-}
-
-/* The E4M3 neighbours lo ≤ D ≤ hi of the least-squares scale of a float32 score (of the MAX
- * scale a/(6α) when every code is zero), in float32. */
-static inline void cjf_bracket(const blk_norm *n, float alpha, float s1, float s2, uint8_t *lo, uint8_t *hi)
-{
-    const float D = s2 > 0.0f ? s1 / (s2 * (n->scale2 * alpha)) : n->a / (6.0f * alpha);
+    const float D = q > 0.0f ? f * (p / q) : n->a / (6.0f * alpha);
     const int l = nvfp4i_e4m3_floor_byte(D);
     *lo = (uint8_t)l;
     *hi = (uint8_t)(l < 0x7E && nvfp4i_e4m3_to_float((uint8_t)l) < D ? l + 1 : l);
 }
 
-/* A fast block's contribution from its scores: the current byte's loss and bound, the winner's
- * α-step sums, in the input's units. */
-static inline void cjf_account(const blk_norm *n, float eb, uint8_t best, float s1, float s2, double *loss, double *bnd,
-                               double *num, double *den)
+/* A fast block's contribution from its scores, in the input's units (r2 = 1/scale2,
+ * rw = 1/wscale, exact): the current byte's loss eb and its bound, and the α-step sums of the
+ * winner (byte best, sums p, q in y units: Σ w x v ≈ p·RN(f·α)·rw, Σ w v² = q·rw). cjf_account8
+ * computes the same values lane by lane. */
+static inline void cjf_account(const blk_norm *n, float eb, uint8_t best, float p, float q, float alpha, double *loss,
+                               double *bnd, double *num, double *den)
 {
-    const double r2 = 1.0 / (double)n->scale2, rw = 1.0 / (double)n->wscale, de = (double)eb;
-    const double ue = r2 * r2 * rw, f = (double)nvfp4i_e4m3_to_float(best);
+    const double r2 = 1.0 / (double)n->scale2, rw = 1.0 / (double)n->wscale, de = (double)eb, S = (double)n->S;
+    const double ue = r2 * r2 * rw;
+    const float fb = nvfp4i_e4m3_to_float(best);
+    const double f = (double)fb, fa = (double)(fb * alpha);
     *loss += de * ue;
-    *bnd += (0x1p-17 * (de + sqrt(((double)n->S + de) * de)) + 0x1p-120) * ue;
-    *num += f * ((double)s1 * r2 * rw);
-    *den += f * f * ((double)s2 * rw);
+    *bnd += (0x1p-17 * (de + sqrt((S + de) * de)) + 0x1p-40 * S) * ue;
+    *num += f * ((double)p * fa * rw);
+    *den += f * f * ((double)q * rw);
 }
 
 /* The exact evaluation of one block for a CJSO pass (blocks the float32 scores do not serve):
@@ -917,36 +967,36 @@ static uint8_t cj_block(const float *xb, const float *hb, uint8_t b, float alpha
     int fin = 1;
     for (int i = 0; i < 16; i++)
         fin &= nvfp4i_isfinite(xb[i]);
-    if (fin && n.tame && byte_ok(n.a, b, alpha)) {
-        float e, s1, s2;
-        cjf_score(&n, b, alpha, &e, &s1, &s2);
+    if (fin && n.tame && byte_ok(n.scale2, b, alpha)) {
+        float p, q;
+        float e = yscore(&n, nvfp4i_e4m3_to_float(b), alpha, &p, &q);
         if (eval_only) {
-            cjf_account(&n, e, b, s1, s2, loss, bnd, num, den);
+            cjf_account(&n, e, b, p, q, alpha, loss, bnd, num, den);
             return b;
         }
         uint8_t lo, hi, cand[2];
-        cjf_bracket(&n, alpha, s1, s2, &lo, &hi);
+        cjf_bracket(&n, nvfp4i_e4m3_to_float(b), alpha, p, q, &lo, &hi);
         int nc = 0, ok = 1;
         if (lo != b)
             cand[nc++] = lo;
         if (hi != b && hi != lo)
             cand[nc++] = hi;
         for (int t = 0; t < nc; t++)
-            ok &= byte_ok(n.a, cand[t], alpha);
+            ok &= byte_ok(n.scale2, cand[t], alpha);
         if (ok) {
             const float eb = e;
             uint8_t best = b;
             for (int t = 0; t < nc; t++) {
-                float e2, p, q;
-                cjf_score(&n, cand[t], alpha, &e2, &p, &q);
+                float p2, q2;
+                const float e2 = yscore(&n, nvfp4i_e4m3_to_float(cand[t]), alpha, &p2, &q2);
                 if (e2 < e) {
                     e = e2;
                     best = cand[t];
-                    s1 = p;
-                    s2 = q;
+                    p = p2;
+                    q = q2;
                 }
             }
-            cjf_account(&n, eb, best, s1, s2, loss, bnd, num, den);
+            cjf_account(&n, eb, best, p, q, alpha, loss, bnd, num, den);
             return best;
         }
     }
@@ -958,44 +1008,62 @@ static uint8_t cj_block(const float *xb, const float *hb, uint8_t b, float alpha
     return best;
 }
 
-#if NVFP4I_EVAL_AVX2
+#if NVFP4I_EVAL_AVX2 && SOAR_AVX2
 /* byte_ok lane by lane (bytes as int32 lanes), as a lane mask. */
-NVFP4I_EVAL_TARGET static inline __m256 cjf_ok8(__m256 a, __m256i b, float alpha)
+SOAR_TARGET static inline __m256 cjf_ok8(__m256 scale2, __m256i b, float alpha)
 {
-    const __m256 fa = _mm256_mul_ps(nvfp4i_e4m3_val8(b), _mm256_set1_ps(alpha));
+    const __m256 fa = _mm256_mul_ps(nvfp4i_e4m3_val8(b), _mm256_set1_ps(alpha)), s = _mm256_mul_ps(fa, scale2);
     __m256 ok = _mm256_andnot_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(b, _mm256_setzero_si256())),
                                  _mm256_cmp_ps(fa, _mm256_set1_ps(0x1p-100f), _CMP_GE_OQ));
     ok = _mm256_and_ps(ok, _mm256_cmp_ps(fa, _mm256_set1_ps(0x1p100f), _CMP_LE_OQ));
-    return _mm256_and_ps(ok, _mm256_cmp_ps(a, _mm256_mul_ps(fa, _mm256_set1_ps(0x1p100f)), _CMP_LE_OQ));
+    ok = _mm256_and_ps(ok, _mm256_cmp_ps(s, _mm256_set1_ps(0x1p-20f), _CMP_GE_OQ));
+    return _mm256_and_ps(ok, _mm256_cmp_ps(s, _mm256_set1_ps(0x1p20f), _CMP_LE_OQ));
 }
 
-/* cjf_score for eight blocks at bytes b (int32 lanes; lanes whose byte is not ok compute on
- * garbage and are not used). */
-NVFP4I_EVAL_TARGET static inline void cjf_score8(const norm8 *n, __m256i b, float alpha, __m256 *e, __m256 *s1,
-                                                 __m256 *s2)
+/* yscore with its sums for eight blocks at bytes b (int32 lanes; lanes whose byte is not ok
+ * compute on garbage and are not used); full: some used lane's scaled values may reach 7. */
+#define CJF_SCORE8_BODY(full, wgt)                                                                \
+    for (int i = 0; i < 16; i++) {                                                                \
+        const __m256 y = _mm256_mul_ps(n->ax[i], inv);                                            \
+        __m256 v, d;                                                                              \
+        YSTEP(y, v, d, ee, full, wgt, n->wn[i]);                                                  \
+        const __m256 wv = (wgt) ? _mm256_mul_ps(n->wn[i], v) : v;                                  \
+        p = _mm256_fmadd_ps(wv, y, p);                                                            \
+        q = _mm256_fmadd_ps(wv, v, q);                                                            \
+    }
+SOAR_TARGET static inline void cjf_score8(const norm8 *n, int weighted, __m256 use, __m256i b, float alpha, __m256 *e,
+                                          __m256 *s1, __m256 *s2)
 {
     const __m256 fa = _mm256_mul_ps(nvfp4i_e4m3_val8(b), _mm256_set1_ps(alpha));
     const __m256 inv = _mm256_min_ps(_mm256_div_ps(_mm256_set1_ps(1.0f), fa), _mm256_set1_ps(NVFP4I_FLT_MAX));
     const __m256 s = _mm256_mul_ps(fa, n->scale2);
+    const int full = _mm256_movemask_ps(_mm256_and_ps(use, _mm256_cmp_ps(_mm256_mul_ps(n->a, inv), _mm256_set1_ps(7.0f), _CMP_GE_OQ))) != 0;
     __m256 ee = _mm256_setzero_ps(), p = _mm256_setzero_ps(), q = _mm256_setzero_ps();
-    for (int i = 0; i < 16; i++) {
-        const __m256 v = nvfp4i_e2m1_val8(_mm256_mul_ps(n->ax[i], inv));
-        const __m256 d = _mm256_sub_ps(n->z[i], _mm256_mul_ps(v, s));
-        ee = _mm256_add_ps(ee, _mm256_mul_ps(_mm256_mul_ps(n->wn[i], d), d));
-        p = _mm256_add_ps(p, _mm256_mul_ps(_mm256_mul_ps(n->wn[i], n->z[i]), v));
-        q = _mm256_add_ps(q, _mm256_mul_ps(_mm256_mul_ps(n->wn[i], v), v));
+    if (weighted) {
+        if (full) {
+            CJF_SCORE8_BODY(1, 1)
+        } else {
+            CJF_SCORE8_BODY(0, 1)
+        }
+    } else {
+        if (full) {
+            CJF_SCORE8_BODY(1, 0)
+        } else {
+            CJF_SCORE8_BODY(0, 0)
+        }
     }
-    *e = ee;
+    *e = _mm256_mul_ps(_mm256_mul_ps(ee, s), s);
     *s1 = p;
     *s2 = q;
 }
+#undef CJF_SCORE8_BODY
 
 /* Scores candidate bytes c in the lanes of mask v and takes them where they score strictly lower. */
-NVFP4I_EVAL_TARGET static inline void cjf_try8(const norm8 *n, __m256i c, __m256 v, float alpha, __m256 *e,
-                                               __m256 *s1, __m256 *s2, __m256i *best)
+SOAR_TARGET static inline void cjf_try8(const norm8 *n, int weighted, __m256i c, __m256 v, float alpha, __m256 *e,
+                                        __m256 *s1, __m256 *s2, __m256i *best)
 {
     __m256 e2, p, q;
-    cjf_score8(n, c, alpha, &e2, &p, &q);
+    cjf_score8(n, weighted, v, c, alpha, &e2, &p, &q);
     const __m256 m = _mm256_and_ps(v, _mm256_cmp_ps(e2, *e, _CMP_LT_OQ));
     *e = _mm256_blendv_ps(*e, e2, m);
     *s1 = _mm256_blendv_ps(*s1, p, m);
@@ -1003,17 +1071,37 @@ NVFP4I_EVAL_TARGET static inline void cjf_try8(const norm8 *n, __m256i c, __m256
     *best = _mm256_blendv_epi8(*best, c, _mm256_castps_si256(m));
 }
 
+/* cjf_account's four values for lanes 0-3 or 4-7 (h = 0 or 1), the same IEEE operations. */
+SOAR_TARGET static inline void cjf_account4(const norm8 *n, __m256 eb, __m256i best, __m256 p, __m256 q, float alpha,
+                                            int h, double *loss, double *bnd, double *num, double *den)
+{
+#define HALF(v) _mm256_cvtps_pd(h ? _mm256_extractf128_ps(v, 1) : _mm256_castps256_ps128(v))
+    const __m256d one = _mm256_set1_pd(1.0);
+    const __m256d r2 = _mm256_div_pd(one, HALF(n->scale2)), rw = _mm256_div_pd(one, HALF(n->wscale));
+    const __m256d de = HALF(eb), S = HALF(n->S), ue = _mm256_mul_pd(_mm256_mul_pd(r2, r2), rw);
+    const __m256 fb = nvfp4i_e4m3_val8(best);
+    const __m256d f = HALF(fb), fa = HALF(_mm256_mul_ps(fb, _mm256_set1_ps(alpha)));
+    _mm256_storeu_pd(loss, _mm256_mul_pd(de, ue));
+    const __m256d sq = _mm256_sqrt_pd(_mm256_mul_pd(_mm256_add_pd(S, de), de));
+    _mm256_storeu_pd(bnd, _mm256_mul_pd(_mm256_add_pd(_mm256_mul_pd(_mm256_set1_pd(0x1p-17), _mm256_add_pd(de, sq)),
+                                                      _mm256_mul_pd(_mm256_set1_pd(0x1p-40), S)),
+                                        ue));
+    _mm256_storeu_pd(num, _mm256_mul_pd(f, _mm256_mul_pd(_mm256_mul_pd(HALF(p), fa), rw)));
+    _mm256_storeu_pd(den, _mm256_mul_pd(_mm256_mul_pd(f, f), _mm256_mul_pd(HALF(q), rw)));
+#undef HALF
+}
+
 /* cj_block for blocks k..k+7 of row r (finite input), lane j = block j: the same float
  * operations, decisions and accumulation order; lanes that are not fast go through cj_block's
  * exact branch one by one. */
-NVFP4I_EVAL_TARGET static void cjf_group_avx2(cj_arg *g, const float *x, int64_t r, int64_t k, float pre,
-                                              double *loss, double *bnd, double *num, double *den, double *exact)
+SOAR_TARGET static void cjf_group_avx2(cj_arg *g, const float *x, int64_t r, int64_t k, float pre, double *loss,
+                                       double *bnd, double *num, double *den, double *exact)
 {
     const nvfp4i_job *job = g->job;
     const int64_t idx0 = r * job->nblk + k;
     const float alpha = g->alpha;
     const float *xb = x + k * 16, *hb = job->h ? job->h + k * 16 : NULL;
-    const int eval_only = g->mode == PASS_EVAL;
+    const int eval_only = g->mode == PASS_EVAL, weighted = hb != NULL;
     __m256 xt[16], wt[16];
     for (int half = 0; half < 2; half++) {
         for (int j = 0; j < 8; j++)
@@ -1031,10 +1119,12 @@ NVFP4I_EVAL_TARGET static void cjf_group_avx2(cj_arg *g, const float *x, int64_t
     float a[8];
     int32_t bv[8];
     _mm256_storeu_ps(a, av);
-    for (int j = 0; j < 8; j++) {
-        bv[j] = g->mode == PASS_INIT ? nvfp4i_max_scale(a[j], pre) : g->cur[idx0 + j];
-        if (g->mode == PASS_INIT)
-            g->cur[idx0 + j] = (uint8_t)bv[j];
+    if (g->mode == PASS_INIT) {
+        for (int j = 0; j < 8; j++)
+            g->cur[idx0 + j] = (uint8_t)(bv[j] = nvfp4i_max_scale(a[j], pre));
+    } else {
+        for (int j = 0; j < 8; j++)
+            bv[j] = g->cur[idx0 + j];
     }
     if (exact) {
         uint8_t c[16];
@@ -1043,15 +1133,16 @@ NVFP4I_EVAL_TARGET static void cjf_group_avx2(cj_arg *g, const float *x, int64_t
             *exact += nvfp4i_eval_block(xb + j * 16, hb ? hb + j * 16 : NULL, a[j], (uint8_t)bv[j], alpha, c, &t1, &t2);
     }
     const __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)bv);
-    __m256 fast = _mm256_and_ps(n8.tame, cjf_ok8(av, b, alpha));
+    __m256 fast = _mm256_and_ps(n8.tame, cjf_ok8(n8.scale2, b, alpha));
     __m256 e, s1, s2;
-    cjf_score8(&n8, b, alpha, &e, &s1, &s2);
+    cjf_score8(&n8, weighted, fast, b, alpha, &e, &s1, &s2);
     const __m256 eb = e;
     __m256i best = b;
     if (!eval_only) {
         /* the neighbours of the LS scale, other than b, packed to the front */
+        const __m256 fbv = nvfp4i_e4m3_val8(b);
         const __m256 D = _mm256_blendv_ps(_mm256_div_ps(_mm256_max_ps(av, _mm256_setzero_ps()), _mm256_set1_ps(6.0f * alpha)),
-                                          _mm256_div_ps(s1, _mm256_mul_ps(s2, _mm256_mul_ps(n8.scale2, _mm256_set1_ps(alpha)))),
+                                          _mm256_mul_ps(fbv, _mm256_div_ps(s1, s2)),
                                           _mm256_cmp_ps(s2, _mm256_setzero_ps(), _CMP_GT_OQ));
         const __m256i lo = nvfp4i_e4m3_floor8(D);
         const __m256i up = _mm256_and_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(0x7E), lo),
@@ -1062,32 +1153,29 @@ NVFP4I_EVAL_TARGET static void cjf_group_avx2(cj_arg *g, const float *x, int64_t
         const __m256i c1 = _mm256_blendv_epi8(hi, lo, lo_ne);
         const __m256 v1 = _mm256_castsi256_ps(_mm256_or_si256(lo_ne, hi_ne));
         const __m256 v2 = _mm256_castsi256_ps(_mm256_and_si256(_mm256_and_si256(lo_ne, hi_ne), up));
-        fast = _mm256_and_ps(fast, _mm256_or_ps(_mm256_andnot_ps(v1, _mm256_castsi256_ps(_mm256_set1_epi32(-1))), cjf_ok8(av, c1, alpha)));
-        fast = _mm256_and_ps(fast, _mm256_or_ps(_mm256_andnot_ps(v2, _mm256_castsi256_ps(_mm256_set1_epi32(-1))), cjf_ok8(av, hi, alpha)));
+        fast = _mm256_and_ps(fast, _mm256_or_ps(_mm256_andnot_ps(v1, _mm256_castsi256_ps(_mm256_set1_epi32(-1))), cjf_ok8(n8.scale2, c1, alpha)));
+        fast = _mm256_and_ps(fast, _mm256_or_ps(_mm256_andnot_ps(v2, _mm256_castsi256_ps(_mm256_set1_epi32(-1))), cjf_ok8(n8.scale2, hi, alpha)));
         if (_mm256_movemask_ps(_mm256_and_ps(fast, v1)))
-            cjf_try8(&n8, c1, v1, alpha, &e, &s1, &s2, &best);
+            cjf_try8(&n8, weighted, c1, _mm256_and_ps(fast, v1), alpha, &e, &s1, &s2, &best);
         if (_mm256_movemask_ps(_mm256_and_ps(fast, v2)))
-            cjf_try8(&n8, hi, v2, alpha, &e, &s1, &s2, &best);
+            cjf_try8(&n8, weighted, hi, _mm256_and_ps(fast, v2), alpha, &e, &s1, &s2, &best);
     }
-    float ebv[8], p1[8], p2[8], sc[8], ws[8], Sv[8];
-    int32_t bb[8];
-    _mm256_storeu_ps(ebv, eb);
-    _mm256_storeu_ps(p1, s1);
-    _mm256_storeu_ps(p2, s2);
-    _mm256_storeu_ps(sc, n8.scale2);
-    _mm256_storeu_ps(ws, n8.wscale);
-    _mm256_storeu_ps(Sv, n8.S);
-    _mm256_storeu_si256((__m256i *)(void *)bb, best);
     const int fm = _mm256_movemask_ps(fast);
+    double lv[8], bdv[8], nv[8], dv[8];
+    int32_t bb[8];
+    _mm256_storeu_si256((__m256i *)(void *)bb, best);
+    if (fm) {
+        cjf_account4(&n8, eb, best, s1, s2, alpha, 0, lv, bdv, nv, dv);
+        cjf_account4(&n8, eb, best, s1, s2, alpha, 1, lv + 4, bdv + 4, nv + 4, dv + 4);
+    }
     for (int j = 0; j < 8; j++) {
         uint8_t nb;
         if ((fm >> j) & 1) {
-            blk_norm n;
-            n.scale2 = sc[j];
-            n.wscale = ws[j];
-            n.S = Sv[j];
             nb = (uint8_t)bb[j];
-            cjf_account(&n, ebv[j], nb, p1[j], p2[j], loss, bnd, num, den);
+            *loss += lv[j];
+            *bnd += bdv[j];
+            *num += nv[j];
+            *den += dv[j];
         } else {
             double dn = 0.0, dd = 0.0;
             nb = cj_block_exact(xb + j * 16, hb ? hb + j * 16 : NULL, a[j], (uint8_t)bv[j], alpha, eval_only, loss, &dn, &dd);
@@ -1115,14 +1203,14 @@ static void cj_range(void *argp, int64_t rb, int64_t re, int tid)
     const int want_exact = g->mode == PASS_INIT && job->want_stats, eval_only = g->mode == PASS_EVAL;
     float *x = g->xbuf + (size_t)tid * (size_t)job->padded;
     int64_t k8 = 0;
-#if NVFP4I_EVAL_AVX2
+#if NVFP4I_EVAL_AVX2 && SOAR_AVX2
     if (job->nonfinite == 0 && g->avx2)
         k8 = nblk / 8 * 8;
 #endif
     for (int64_t r = rb; r < re; r++) {
         double loss = 0.0, bnd = 0.0, num = 0.0, den = 0.0, exact = 0.0;
         nvfp4i_load_row(&job->src, r, x, job->padded);
-#if NVFP4I_EVAL_AVX2
+#if NVFP4I_EVAL_AVX2 && SOAR_AVX2
         for (int64_t k = 0; k < k8; k += 8)
             cjf_group_avx2(g, x, r, k, pre, &loss, &bnd, &num, &den, want_exact ? &exact : NULL);
 #endif
@@ -1237,8 +1325,8 @@ static nvfp4_status cjso_run(nvfp4i_job *job, nvfp4i_stats_acc *st, int dss)
     memset(&g, 0, sizeof g);
     g.job = job;
     g.dss = dss;
-#if NVFP4I_EVAL_AVX2
-    g.avx2 = nvfp4i_eval_have_avx2();
+#if NVFP4I_EVAL_AVX2 && SOAR_AVX2
+    g.avx2 = nvfp4i_eval_have_avx2() && soar_have_avx2();
 #endif
     uint8_t *buf[3];
     g.xbuf = nvfp4i_alloc(ctx, (size_t)t * (size_t)job->padded * sizeof(float));

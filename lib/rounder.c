@@ -342,25 +342,59 @@ nvfp4_status nvfp4_rounder_add_samples(nvfp4_rounder *r, nvfp4_context *ctx, int
 
     nvfp4i_src src = {dtype, X, n, d, ld};
     int64_t ch = n < SAMPLE_CHUNK ? n : SAMPLE_CHUNK;
-    float *buf = nvfp4i_alloc(ctx, (size_t)(ch * d) * sizeof(float));
+    /* one block: d doubles (each feature's Σx² over a chunk) then the chunk of samples */
+    double *sq = nvfp4i_alloc(ctx, (size_t)d * sizeof(double) + (size_t)(ch * d) * sizeof(float));
+    float *buf = sq ? (float *)(void *)(sq + d) : NULL;
     float *scr = nvfp4i_alloc(ctx, (size_t)(ch * d) * sizeof(float));
     float *G = nvfp4i_alloc(ctx, (size_t)(d * d) * sizeof(float));
     double *acc = r->h_acc ? r->h_acc : nvfp4i_hcalloc(&r->hooks, (size_t)(d * d), sizeof(double));
     nvfp4_status st = NVFP4_OK;
-    if (!buf || !scr || !G || !acc) {
+    if (!sq || !scr || !G || !acc) {
         st = nvfp4i_rounder_fail(r, ctx, NVFP4_ERR_OUT_OF_MEMORY, "cannot allocate %lld-feature Gram scratch",
                                  (long long)d);
         goto done;
     }
-    /* first pass: refuse non-finite samples before anything is accumulated */
-    for (int64_t s = 0; s < n; s++) {
-        nvfp4i_load_row(&src, s, buf, d);
+    /* First pass, before anything is accumulated: refuse non-finite samples, and chunks whose
+     * float32 Gram matrix would overflow. A chunk of m samples sums m float32 products per entry;
+     * every partial sum of entry (i, j), rounding included, is at most
+     * (1 + 2^-24)^(m+1)·Σ|x_i x_j| ≤ (1 + (m+2)·2^-23)·max(D_i, D_j), D_j = Σ x_j² over the chunk
+     * (Cauchy–Schwarz; the extra 2^-23 covers the float64 sum of D), so the chunk is accepted
+     * exactly when that stays within FLT_MAX. H = ΣXᵀX/n then fits float32 too: every chunk adds
+     * at most FLT_MAX per entry and holds at least one sample. */
+    int64_t big_s0 = -1, big_m = 0, big_j = 0; /* the first chunk that would overflow */
+    double big_sq = 0.0, big_lim = 0.0;
+    for (int64_t s0 = 0; s0 < n; s0 += ch) {
+        const int64_t m = n - s0 < ch ? n - s0 : ch;
+        const double lim = (double)NVFP4I_FLT_MAX / (1.0 + (double)(m + 2) * 0x1p-23);
         for (int64_t j = 0; j < d; j++)
-            if (!nvfp4i_isfinite(buf[j])) {
-                st = nvfp4i_rounder_fail(r, ctx, NVFP4_ERR_NONFINITE, "sample %lld, feature %lld is not finite",
-                                         (long long)s, (long long)j);
-                goto done;
+            sq[j] = 0.0;
+        for (int64_t s = s0; s < s0 + m; s++) {
+            nvfp4i_load_row(&src, s, buf, d);
+            for (int64_t j = 0; j < d; j++) {
+                if (!nvfp4i_isfinite(buf[j])) {
+                    st = nvfp4i_rounder_fail(r, ctx, NVFP4_ERR_NONFINITE, "sample %lld, feature %lld is not finite",
+                                             (long long)s, (long long)j);
+                    goto done;
+                }
+                sq[j] += (double)buf[j] * (double)buf[j];
             }
+        }
+        for (int64_t j = 0; j < d && big_s0 < 0; j++)
+            if (!(sq[j] <= lim)) {
+                big_s0 = s0;
+                big_m = m;
+                big_j = j;
+                big_sq = sq[j];
+                big_lim = lim;
+            }
+    }
+    if (big_s0 >= 0) {
+        st = nvfp4i_rounder_fail(r, ctx, NVFP4_ERR_NUMERICAL,
+                                 "samples %lld..%lld: feature %lld's sum of squares %g exceeds the %g a float32 Gram "
+                                 "chunk of %lld samples can hold",
+                                 (long long)big_s0, (long long)(big_s0 + big_m - 1), (long long)big_j, big_sq, big_lim,
+                                 (long long)big_m);
+        goto done;
     }
     for (int64_t s0 = 0; s0 < n; s0 += ch) {
         int64_t m = n - s0 < ch ? n - s0 : ch;
@@ -378,7 +412,7 @@ nvfp4_status nvfp4_rounder_add_samples(nvfp4_rounder *r, nvfp4_context *ctx, int
 done:
     if (acc && acc != r->h_acc)
         nvfp4i_hfree(&r->hooks, acc);
-    nvfp4i_free(ctx, buf);
+    nvfp4i_free(ctx, sq);
     nvfp4i_free(ctx, scr);
     nvfp4i_free(ctx, G);
     return st;
@@ -516,6 +550,59 @@ static void hconv_rows(void *arg, int64_t begin, int64_t end, int tid)
             a->H[i * a->d + j] = (float)(a->acc[i * a->d + j] * a->scale);
 }
 
+/* The run's float32 range (docs/ROUNDER.md, "Float32 range"). Every weight the run evaluates is
+ * W itself or a value on the grid of the starting scales — |Ŵ| ≤ T_b = RN32(RN32(6·f(S_b))·s_dec),
+ * by monotonic rounding, for the hardened codes, FAAR's soft weights and GPTQ's codes alike — so
+ * every error is |Ŵ − W| ≤ ε = max over blocks (T_b + max_b |w|)·(1 + 2^-23), and every entry of
+ * the float32 product E·H, partial sums and rounding included, is at most
+ * (1 + (in + 1)·2^-23)·ε·ρ with ρ the largest row sum of |H| (H is symmetric). Within FLT_MAX,
+ * every loss the run computes is finite. FAAR's gradient is
+ * (2/out)·(E·H)·gap·f(S)·s_dec·h' + λ·(−2β|2h − 1|^(β−1))·h' with gap ≤ 2 and h' ≤ 0.3, and Adam
+ * squares it; its running averages may grow by three roundings per iteration. Stage 2 leaves the
+ * starting grid, so it checks the loss of each candidate instead (nvfp4i_stage2). */
+static nvfp4_status check_float32_range(nvfp4_rounder *r, nvfp4_context *ctx, const float *Wf, const float *H,
+                                        const uint8_t *sc, float s_dec, int64_t out, int64_t in, int64_t nblk)
+{
+    double eps = 0.0, dmax = 0.0, rho = 0.0;
+    for (int64_t row = 0; row < out; row++)
+        for (int64_t b = 0; b < nblk; b++) {
+            const float fS = nvfp4i_e4m3_to_float(sc[row * nblk + b]);
+            const float top = nvfp4i_decode(0x7, fS, s_dec), step = fS * s_dec;
+            const float *w = Wf + row * in + b * 16;
+            double wb = 0.0;
+            for (int64_t i = 0; i < 16 && b * 16 + i < in; i++)
+                wb = fabs((double)w[i]) > wb ? fabs((double)w[i]) : wb;
+            const double e = nvfp4i_isfinite(top) ? (double)top + wb : INFINITY;
+            eps = e > eps ? e : eps;
+            dmax = (double)step > dmax ? (double)step : dmax;
+        }
+    eps *= 1.0 + 0x1p-23;
+    for (int64_t i = 0; i < in; i++) {
+        double t = 0.0;
+        for (int64_t j = 0; j < in; j++)
+            t += fabs((double)H[i * in + j]);
+        rho = t > rho ? t : rho;
+    }
+    const double gb = (1.0 + (double)(in + 1) * 0x1p-23) * eps * rho;
+    if (!(gb <= (double)NVFP4I_FLT_MAX))
+        return nvfp4i_rounder_fail(r, ctx, NVFP4_ERR_NUMERICAL,
+                                   "loss terms beyond float32: max|W^ - W| bound %g times the largest row sum of |H| "
+                                   "%g exceeds FLT_MAX",
+                                   eps, rho);
+    if (r->method == NVFP4_ROUNDER_FAAR && r->iterations > 0) {
+        const double gs = (double)(float)(2.0 / (double)out);
+        const double beta = r->beta_start > r->beta_end ? r->beta_start : r->beta_end;
+        const double grad = (gs * gb * 2.0 * dmax * 0.3 + (double)(float)r->lambda * 2.0 * beta * 0.3) * (1.0 + 0x1p-20);
+        const double grow = exp((3.0 * (double)r->iterations + 8.0) * 0x1p-23);
+        if (!(grad * grad * grow <= (double)NVFP4I_FLT_MAX))
+            return nvfp4i_rounder_fail(r, ctx, NVFP4_ERR_NUMERICAL,
+                                       "FAAR's gradients beyond float32: their bound %g squares past FLT_MAX in "
+                                       "Adam's second moment",
+                                       grad);
+    }
+    return NVFP4_OK;
+}
+
 nvfp4_status nvfp4_rounder_run(nvfp4_rounder *r, nvfp4_context *ctx, int32_t src_dtype, const void *W, int64_t ld,
                                uint8_t *codes, uint8_t *scales, float *global_scale)
 {
@@ -575,6 +662,10 @@ nvfp4_status nvfp4_rounder_run(nvfp4_rounder *r, nvfp4_context *ctx, int32_t src
             uint8_t b = pcodes[row * nblk * 8 + i / 2];
             cu[row * in + i] = (uint8_t)((i & 1) ? b >> 4 : b & 0xF);
         }
+
+    st = check_float32_range(r, ctx, Wf, H, sc, s_dec, out, in, nblk);
+    if (st != NVFP4_OK)
+        goto done;
 
     nvfp4i_rjob job = {ctx, r, out, in, nblk, Wf, H, E, G, rowloss};
     double loss0 = nvfp4i_rounder_loss(&job, cu, sc, s_dec, rowloss0);

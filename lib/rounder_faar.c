@@ -653,7 +653,9 @@ nvfp4_status nvfp4i_stage2(const nvfp4i_rjob *job, const uint8_t *codes, uint8_t
             nvfp4i_rounder_loss(job, codes, scales, alpha, cand_loss);
             for (int64_t row = 0; row < out; row++)
                 l += cand_loss[row];
-            if (l < cur) {
+            /* the candidate leaves the starting grid, whose float32 range nvfp4_rounder_run checked:
+             * a loss that overflowed (±Inf, NaN) is not a loss, and the candidate is not taken */
+            if (isfinite(l) && l < cur) {
                 *s_dec = alpha;
                 memcpy(rowloss, cand_loss, (size_t)out * sizeof(double));
                 cur = l;
@@ -668,7 +670,8 @@ nvfp4_status nvfp4i_stage2(const nvfp4i_rjob *job, const uint8_t *codes, uint8_t
     if (memcmp(cand, scales, (size_t)(out * nb)) != 0) {
         nvfp4i_rounder_loss(job, codes, cand, *s_dec, cand_loss);
         for (int64_t row = 0; row < out; row++)
-            if (cand_loss[row] < rowloss[row] && memcmp(cand + row * nb, scales + row * nb, (size_t)nb) != 0) {
+            if (isfinite(cand_loss[row]) && cand_loss[row] < rowloss[row] &&
+                memcmp(cand + row * nb, scales + row * nb, (size_t)nb) != 0) {
                 memcpy(scales + row * nb, cand + row * nb, (size_t)nb);
                 rowloss[row] = cand_loss[row];
                 (*rows_changed)++;

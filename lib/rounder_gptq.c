@@ -221,6 +221,18 @@ nvfp4_status nvfp4i_gptq_round(const nvfp4i_rjob *job, uint8_t *codes, const uin
         int64_t b1 = b0 + B < n ? b0 + B : n;
         sweep_args sa = {job, scales, s_dec, perm, Wp, U, Err, cw, b0, b1, B, rowerr};
         nvfp4i_parallel_for(ctx, out, sweep_rows, &sa);
+        /* The feedback multiplies errors by ratios of U's entries, which an ill-conditioned damped
+         * H makes huge: once an updated weight or a scaled error leaves float32 (or U itself did),
+         * the row's running error is no longer finite. Every column is swept after all its
+         * updates, so a finite error sum means every value so far was finite. */
+        for (int64_t row = 0; row < out; row++)
+            if (!isfinite(rowerr[row])) {
+                st = nvfp4i_rounder_fail(r, ctx, NVFP4_ERR_NUMERICAL,
+                                         "GPTQ's error feedback left float32's range (row %lld, columns up to %lld): "
+                                         "H is too ill-conditioned for its damping; raise NVFP4_R_DAMPING",
+                                         (long long)row, (long long)b1);
+                goto done;
+            }
         if (b1 < n) {
             /* T = Err[:, 0:b1−b0] · U[b0:b1, b1:n] */
             nvfp4i_matmul(ctx, out, n - b1, b1 - b0, Err, B, U + b0 * n + b1, n, T, n - b1);

@@ -172,8 +172,9 @@ static row table[] = {
     R(nvfp4_rounder_set_progress, OK), R(nvfp4_rounder_set_progress, ERR_NULL_POINTER),
     R(nvfp4_rounder_add_samples, OK), R(nvfp4_rounder_add_samples, ERR_NULL_POINTER),
     R(nvfp4_rounder_add_samples, ERR_UNKNOWN_KEY), R(nvfp4_rounder_add_samples, ERR_SHAPE),
-    R(nvfp4_rounder_add_samples, ERR_NONFINITE), R(nvfp4_rounder_add_samples, ERR_STATE),
-    RC(nvfp4_rounder_add_samples, ERR_UNSUPPORTED), R(nvfp4_rounder_add_samples, ERR_OUT_OF_MEMORY),
+    R(nvfp4_rounder_add_samples, ERR_NONFINITE), R(nvfp4_rounder_add_samples, ERR_NUMERICAL),
+    R(nvfp4_rounder_add_samples, ERR_STATE), RC(nvfp4_rounder_add_samples, ERR_UNSUPPORTED),
+    R(nvfp4_rounder_add_samples, ERR_OUT_OF_MEMORY),
     R(nvfp4_rounder_set_gram, OK), R(nvfp4_rounder_set_gram, ERR_NULL_POINTER), R(nvfp4_rounder_set_gram, ERR_SHAPE),
     R(nvfp4_rounder_set_gram, ERR_NONFINITE), R(nvfp4_rounder_set_gram, ERR_INVALID_VALUE),
     R(nvfp4_rounder_set_gram, ERR_OUT_OF_MEMORY),
@@ -544,6 +545,8 @@ static void test_rounder(void **state)
     T(nvfp4_rounder_add_samples, ERR_SHAPE, r, ctx, NVFP4_DTYPE_F32, X, 0, I);
     X[5] = 0.0f / 0.0f;
     T(nvfp4_rounder_add_samples, ERR_NONFINITE, r, ctx, NVFP4_DTYPE_F32, X, 8, I);
+    X[5] = 2e19f; /* its square alone passes FLT_MAX: the float32 Gram matrix would overflow */
+    T(nvfp4_rounder_add_samples, ERR_NUMERICAL, r, ctx, NVFP4_DTYPE_F32, X, 8, I);
     X[5] = 1.0f;
     g_fail_hook = 1;
     T(nvfp4_rounder_add_samples, ERR_OUT_OF_MEMORY, r, ctx, NVFP4_DTYPE_F32, X, 8, I);
@@ -590,6 +593,12 @@ static void test_rounder(void **state)
             H[i * I + j] = i == j ? 1.0f : (abs(i - j) == 1 ? 1.0f : 0.0f); /* eigenvalues down to 1 − 2cos(π/17) < 0 */
     T(nvfp4_rounder_set_gram, OK, g, H, I, I);
     T(nvfp4_rounder_run, ERR_NUMERICAL, g, ctx, NVFP4_DTYPE_F32, W, I, codes, scales, &gs);
+    /* loss terms beyond float32: H near FLT_MAX with weights of order 1 */
+    for (int i = 0; i < I; i++)
+        for (int j = 0; j < I; j++)
+            H[i * I + j] = i == j ? 1e38f : 0.0f;
+    T(nvfp4_rounder_set_gram, OK, r, H, I, I);
+    T(nvfp4_rounder_run, ERR_NUMERICAL, r, ctx, NVFP4_DTYPE_F32, W, I, codes, scales, &gs);
 
     nvfp4_rounder_destroy(g);
     nvfp4_rounder_destroy(r);

@@ -5,6 +5,7 @@
  *
  * Losses are re-computed here from the returned tensor (nvfp4_dequantize) and the test's own
  * float64 Gram matrix, independently of the library's loss code. */
+#include <float.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -920,6 +921,341 @@ static void test_bad_input(void **state)
     nvfp4_context_destroy(ctx);
 }
 
+/* ---- float32 range (docs/ROUNDER.md, "Float32 range") -------------------------------------- */
+
+/* The documented bounds of nvfp4_rounder_run(), computed here from the starting tensor (MAX,
+ * the default): gb bounds every entry of the float32 product (Ŵ − W)·H for any Ŵ on the starting
+ * grid, adam the square of FAAR's gradient with its growth over the iterations. */
+typedef struct {
+    double gb, adam;
+} range;
+
+static range range_of(nvfp4_context *ctx, const float *W, int64_t out, int64_t in, const float *H, int64_t iters)
+{
+    const int64_t nb = (in + 15) / 16;
+    nvfp4_quantizer *q = NULL;
+    uint8_t *c = malloc((size_t)(out * nb * 8)), *s = malloc((size_t)(out * nb));
+    float gs;
+    assert_non_null(c);
+    assert_non_null(s);
+    assert_int_equal(nvfp4_quantizer_create(&q, NVFP4_METHOD_MAX), NVFP4_OK);
+    assert_int_equal(nvfp4_quantize(ctx, q, NVFP4_DTYPE_F32, W, out, in, in, c, s, &gs), NVFP4_OK);
+    double eps = 0.0, rho = 0.0, dmax = 0.0;
+    for (int64_t r = 0; r < out; r++)
+        for (int64_t b = 0; b < nb; b++) {
+            float fS = nvfp4_e4m3_to_float(s[r * nb + b]);
+            float top = (6.0f * fS) * gs, step = fS * gs;
+            double wb = 0.0;
+            for (int64_t i = b * 16; i < b * 16 + 16 && i < in; i++)
+                wb = fmax(wb, fabs((double)W[r * in + i]));
+            eps = fmax(eps, (double)top + wb);
+            dmax = fmax(dmax, (double)step);
+        }
+    eps *= 1.0 + 0x1p-23;
+    for (int64_t i = 0; i < in; i++) {
+        double t = 0.0;
+        for (int64_t j = 0; j < in; j++)
+            t += fabs((double)H[i * in + j]);
+        rho = fmax(rho, t);
+    }
+    range g;
+    g.gb = (1.0 + (double)(in + 1) * 0x1p-23) * eps * rho;
+    double grad = ((double)(float)(2.0 / (double)out) * g.gb * 2.0 * dmax * 0.3 + (double)0.01f * 2.0 * 20.0 * 0.3) *
+                  (1.0 + 0x1p-20);
+    g.adam = grad * grad * exp((3.0 * (double)iters + 8.0) * 0x1p-23);
+    nvfp4_quantizer_destroy(q);
+    free(c);
+    free(s);
+    return g;
+}
+
+/* W [out, in] with entries of magnitude up to A, every block's amax exactly A; H = c·T with T
+ * tridiagonal (1 on the diagonal, 0.45 beside it: positive definite). */
+static float *range_weights(int64_t out, int64_t in, float A, uint64_t seed)
+{
+    rng g = {seed};
+    float *W = malloc((size_t)(out * in) * sizeof(float));
+    assert_non_null(W);
+    for (int64_t i = 0; i < out * in; i++)
+        W[i] = A * (float)(2.0 * urand(&g) - 1.0);
+    for (int64_t r = 0; r < out; r++)
+        for (int64_t b = 0; b < (in + 15) / 16; b++)
+            W[r * in + b * 16 + (r + b) % 16] = (r + b) & 1 ? -A : A;
+    return W;
+}
+
+static void range_gram(float *H, int64_t in, float c)
+{
+    for (int64_t i = 0; i < in; i++)
+        for (int64_t j = 0; j < in; j++)
+            H[i * in + j] = i == j ? c : (i - j == 1 || j - i == 1) ? 0.45f * c : 0.0f;
+}
+
+/* tr((Ŵ − W) H (Ŵ − W)ᵀ)/out in float64 from a returned tensor and a float32 H; *eh gets the
+ * largest |entry| of (Ŵ − W)·H, the float32 product the library forms. */
+static double loss_of(nvfp4_context *ctx, const float *W, int64_t out, int64_t in, const float *H,
+                      const uint8_t *codes, const uint8_t *scales, float gs, double *eh)
+{
+    float *D = malloc((size_t)(out * in) * sizeof(float));
+    assert_non_null(D);
+    assert_int_equal(nvfp4_dequantize(ctx, codes, scales, gs, out, in, NVFP4_DTYPE_F32, D, in), NVFP4_OK);
+    double total = 0.0;
+    *eh = 0.0;
+    for (int64_t r = 0; r < out; r++)
+        for (int64_t j = 0; j < in; j++) {
+            double g = 0.0;
+            for (int64_t i = 0; i < in; i++)
+                g += ((double)D[r * in + i] - (double)W[r * in + i]) * (double)H[i * in + j];
+            total += g * ((double)D[r * in + j] - (double)W[r * in + j]);
+            *eh = fmax(*eh, fabs(g));
+        }
+    free(D);
+    return total / (double)out;
+}
+
+typedef struct {
+    double start, stage1, final;
+} losses;
+
+static losses read_losses(const nvfp4_rounder *r)
+{
+    losses l;
+    assert_int_equal(nvfp4_rounder_get_float(r, NVFP4_R_LOSS_START, &l.start), NVFP4_OK);
+    assert_int_equal(nvfp4_rounder_get_float(r, NVFP4_R_LOSS_STAGE1, &l.stage1), NVFP4_OK);
+    assert_int_equal(nvfp4_rounder_get_float(r, NVFP4_R_LOSS_FINAL, &l.final), NVFP4_OK);
+    return l;
+}
+
+/* A run inside the bound: finite losses, each stage never above the one before (FAAR's
+ * guarantee; stage 2's for both), and LOSS_FINAL equal to the float64 loss of what came back. */
+static void assert_good_run(nvfp4_context *ctx, nvfp4_rounder *r, const float *W, int64_t out, int64_t in,
+                            const float *H)
+{
+    const int64_t nb = (in + 15) / 16;
+    uint8_t *codes = malloc((size_t)(out * nb * 8)), *scales = malloc((size_t)(out * nb));
+    float gs = 0.0f;
+    assert_non_null(codes);
+    assert_non_null(scales);
+    assert_int_equal(nvfp4_rounder_run(r, ctx, NVFP4_DTYPE_F32, W, in, codes, scales, &gs), NVFP4_OK);
+    losses l = read_losses(r);
+    double eh;
+    double ref = loss_of(ctx, W, out, in, H, codes, scales, gs, &eh);
+    print_message("in bound: start %.9g stage1 %.9g final %.9g (float64 %.9g); max |E.H| %.3g of FLT_MAX\n", l.start,
+                  l.stage1, l.final, ref, eh / (double)FLT_MAX);
+    assert_true(isfinite(l.start) && isfinite(l.stage1) && isfinite(l.final) && isfinite(ref));
+    assert_true(l.start > 0.0);
+    assert_true(l.stage1 <= l.start);
+    assert_true(l.final <= l.stage1);
+    assert_close(l.final, ref, 1e-4);
+    free(codes);
+    free(scales);
+}
+
+/* A run beyond the bound: NVFP4_ERR_NUMERICAL, outputs untouched, the earlier results unchanged. */
+static void assert_refused(nvfp4_context *ctx, nvfp4_rounder *r, const float *W, int64_t out, int64_t in,
+                           const char *why)
+{
+    const int64_t nb = (in + 15) / 16;
+    const size_t nc = (size_t)(out * nb * 8), ns = (size_t)(out * nb);
+    uint8_t *codes = malloc(nc), *scales = malloc(ns);
+    float gs = -7.0f;
+    assert_non_null(codes);
+    assert_non_null(scales);
+    memset(codes, CANARY, nc);
+    memset(scales, CANARY, ns);
+    losses before = read_losses(r);
+    nvfp4_status st = nvfp4_rounder_run(r, ctx, NVFP4_DTYPE_F32, W, in, codes, scales, &gs);
+    if (st == NVFP4_OK) {
+        losses l = read_losses(r);
+        print_error("not refused; losses %g %g %g\n", l.start, l.stage1, l.final);
+    }
+    assert_int_equal(st, NVFP4_ERR_NUMERICAL);
+    print_message("refused: %s\n", nvfp4_rounder_last_error_message(r));
+    assert_non_null(strstr(nvfp4_rounder_last_error_message(r), why));
+    assert_untouched(codes, scales, &gs, nc, ns);
+    losses after = read_losses(r);
+    assert_memory_equal(&before, &after, sizeof before);
+    free(codes);
+    free(scales);
+}
+
+/* The loss bound, just inside and just outside, for FAAR (hardening only: the Adam bound does
+ * not apply) and GPTQ, both with stage 2, weights near 10^30: inside, the float32 products E·H
+ * come within a factor of ten of FLT_MAX and the losses stay exact; outside, the run is refused.
+ * Before the check such runs returned NVFP4_OK with NaN or infinite losses. */
+static void test_float32_range_loss_bound(void **state)
+{
+    (void)state;
+    enum { O = 6, I = 48 };
+    nvfp4_context *ctx = make_ctx(2);
+    float *W = range_weights(O, I, 0x1p100f, 7), *H = malloc(I * I * sizeof(float));
+    assert_non_null(H);
+    range_gram(H, I, 1.0f);
+    const double g1 = range_of(ctx, W, O, I, H, 0).gb;
+    const float c_in = (float)(0.99 * (double)FLT_MAX / g1), c_out = (float)(1.02 * (double)FLT_MAX / g1);
+    range_gram(H, I, c_in);
+    assert_true(range_of(ctx, W, O, I, H, 0).gb <= (double)FLT_MAX);
+    assert_true(range_of(ctx, W, O, I, H, 0).gb > 0.98 * (double)FLT_MAX);
+    for (int32_t method = 0; method < 2; method++) {
+        nvfp4_rounder *r = NULL;
+        assert_int_equal(nvfp4_rounder_create(&r, method, O, I), NVFP4_OK);
+        assert_int_equal(nvfp4_rounder_set_int(r, NVFP4_R_ITERATIONS, 0), NVFP4_OK);
+        assert_int_equal(nvfp4_rounder_set_int(r, NVFP4_R_STAGE2, 1), NVFP4_OK);
+        range_gram(H, I, c_in);
+        assert_int_equal(nvfp4_rounder_set_gram(r, H, I, I), NVFP4_OK);
+        assert_good_run(ctx, r, W, O, I, H);
+        range_gram(H, I, c_out);
+        assert_true(range_of(ctx, W, O, I, H, 0).gb > (double)FLT_MAX);
+        assert_int_equal(nvfp4_rounder_set_gram(r, H, I, I), NVFP4_OK);
+        assert_refused(ctx, r, W, O, I, "loss terms beyond float32");
+        /* far beyond, where the float32 products E·H themselves overflow (the NaN of issue 6) */
+        range_gram(H, I, c_out * 64.0f);
+        assert_int_equal(nvfp4_rounder_set_gram(r, H, I, I), NVFP4_OK);
+        assert_refused(ctx, r, W, O, I, "loss terms beyond float32");
+        nvfp4_rounder_destroy(r);
+    }
+    free(W);
+    free(H);
+    nvfp4_context_destroy(ctx);
+}
+
+/* FAAR's Adam bound (the square of its gradient within FLT_MAX), just inside and just outside,
+ * with 40 iterations; outside it, the same input still runs with 0 iterations (only the loss
+ * bound applies there). */
+static void test_float32_range_faar_gradient(void **state)
+{
+    (void)state;
+    enum { O = 5, I = 32, T = 40 };
+    nvfp4_context *ctx = make_ctx(1);
+    float *W = range_weights(O, I, 0x1p30f, 8), *H = malloc(I * I * sizeof(float));
+    assert_non_null(H);
+    range_gram(H, I, 1.0f);
+    /* the bound is a quadratic in c, up to the λ term, which is far below at this scale */
+    const double a1 = range_of(ctx, W, O, I, H, T).adam;
+    const float c_in = (float)sqrt(0.98 * (double)FLT_MAX / a1), c_out = (float)sqrt(1.03 * (double)FLT_MAX / a1);
+    nvfp4_rounder *r = NULL;
+    assert_int_equal(nvfp4_rounder_create(&r, NVFP4_ROUNDER_FAAR, O, I), NVFP4_OK);
+    assert_int_equal(nvfp4_rounder_set_int(r, NVFP4_R_ITERATIONS, T), NVFP4_OK);
+    range_gram(H, I, c_in);
+    range r_in = range_of(ctx, W, O, I, H, T);
+    assert_true(r_in.adam <= (double)FLT_MAX && r_in.adam > 0.95 * (double)FLT_MAX);
+    assert_true(r_in.gb < 1e-10 * (double)FLT_MAX); /* far inside the loss bound */
+    assert_int_equal(nvfp4_rounder_set_gram(r, H, I, I), NVFP4_OK);
+    assert_good_run(ctx, r, W, O, I, H);
+    range_gram(H, I, c_out);
+    assert_true(range_of(ctx, W, O, I, H, T).adam > (double)FLT_MAX);
+    assert_int_equal(nvfp4_rounder_set_gram(r, H, I, I), NVFP4_OK);
+    assert_refused(ctx, r, W, O, I, "FAAR's gradients beyond float32");
+    assert_int_equal(nvfp4_rounder_set_int(r, NVFP4_R_ITERATIONS, 0), NVFP4_OK);
+    assert_good_run(ctx, r, W, O, I, H);
+    nvfp4_rounder_destroy(r);
+    free(W);
+    free(H);
+    nvfp4_context_destroy(ctx);
+}
+
+/* Samples: each chunk of 256 samples of a call is its own float32 Gram product. A call whose
+ * chunks all stay inside the bound is accepted even though its whole sum of squares passes
+ * FLT_MAX; a chunk just beyond is refused with nothing accumulated. */
+static void test_float32_range_samples(void **state)
+{
+    (void)state;
+    enum { O = 3, I = 16, N = 300 };
+    nvfp4_context *ctx = make_ctx(2);
+    float *X = malloc(N * I * sizeof(float));
+    assert_non_null(X);
+    rng g = {99};
+    const double lim256 = (double)FLT_MAX / (1.0 + 258.0 * 0x1p-23), lim44 = (double)FLT_MAX / (1.0 + 46.0 * 0x1p-23);
+    const float big = (float)sqrt(0.999 * lim256 / 256.0); /* feature 0: Σx² = 0.999 of the bound per chunk */
+    for (int64_t s = 0; s < N; s++)
+        for (int64_t j = 0; j < I; j++)
+            X[s * I + j] = j == 0 ? ((s & 1) ? -big : big) : (float)nrand(&g);
+    double tot = 0.0;
+    for (int64_t s = 0; s < N; s++)
+        tot += (double)X[s * I] * (double)X[s * I];
+    assert_true(tot > (double)FLT_MAX);
+    float W[O * I]; /* small enough for FAAR's Adam bound with an H entry near 10^36 */
+    for (int i = 0; i < O * I; i++)
+        W[i] = (float)(1e-11 * nrand(&g));
+    for (int32_t method = 0; method < 2; method++) {
+        nvfp4_rounder *r = NULL;
+        int64_t ns = -1;
+        assert_int_equal(nvfp4_rounder_create(&r, method, O, I), NVFP4_OK);
+        assert_int_equal(nvfp4_rounder_set_int(r, NVFP4_R_ITERATIONS, 30), NVFP4_OK);
+        assert_int_equal(nvfp4_rounder_add_samples(r, ctx, NVFP4_DTYPE_F32, X, N, I), NVFP4_OK);
+        /* the H the rounder works with: ΣXᵀX/N in float32 */
+        float H[I * I];
+        for (int64_t i = 0; i < I; i++)
+            for (int64_t j = 0; j < I; j++) {
+                double a = 0.0;
+                for (int64_t s = 0; s < N; s++)
+                    a += (double)X[s * I + i] * (double)X[s * I + j];
+                H[i * I + j] = (float)(a / N);
+            }
+        assert_good_run(ctx, r, W, O, I, H);
+        /* one chunk beyond: refused, nothing accumulated, the next run the same as before */
+        float Y[N * I];
+        memcpy(Y, X, sizeof Y);
+        const float over = (float)sqrt(1.001 * lim44 / 44.0);
+        for (int64_t s = 256; s < N; s++)
+            Y[s * I + 5] = over;
+        losses before = read_losses(r);
+        assert_int_equal(nvfp4_rounder_add_samples(r, ctx, NVFP4_DTYPE_F32, Y, N, I), NVFP4_ERR_NUMERICAL);
+        print_message("refused: %s\n", nvfp4_rounder_last_error_message(r));
+        assert_non_null(strstr(nvfp4_rounder_last_error_message(r), "samples 256..299"));
+        assert_int_equal(nvfp4_rounder_get_int(r, NVFP4_R_SAMPLES, &ns), NVFP4_OK);
+        assert_int_equal(ns, N);
+        assert_good_run(ctx, r, W, O, I, H);
+        losses again = read_losses(r);
+        assert_memory_equal(&before, &again, sizeof before);
+        /* the same chunk just inside is taken */
+        const float under = (float)sqrt(0.999 * lim44 / 44.0);
+        for (int64_t s = 256; s < N; s++)
+            Y[s * I + 5] = under;
+        assert_int_equal(nvfp4_rounder_add_samples(r, ctx, NVFP4_DTYPE_F32, Y, N, I), NVFP4_OK);
+        nvfp4_rounder_destroy(r);
+    }
+    free(X);
+    nvfp4_context_destroy(ctx);
+}
+
+/* GPTQ's error feedback grows with the conditioning of the damped H, which no magnitude bound
+ * sees: with no damping, H's leading 2×2 block [[1 + 2^-23, 2^-60], [2^-60, 2^-120]] (positive
+ * definite; the rest the identity) multiplies column 0's rounding error by 2^60 on its way into
+ * column 1. Weights near 2^72 overflow float32 there: NVFP4_ERR_NUMERICAL, nothing written. The
+ * loss bound holds (H's row sums are about 1), so FAAR without iterations (its Adam bound does
+ * not hold for weights this large) runs the same input. */
+static void test_gptq_feedback_overflow(void **state)
+{
+    (void)state;
+    enum { O = 2, I = 32 };
+    nvfp4_context *ctx = make_ctx(1);
+    float H[I * I], W[O * I];
+    for (int i = 0; i < I * I; i++)
+        H[i] = (i / I == i % I) ? 1.0f : 0.0f;
+    H[0] = 1.0f + 0x1p-23f;
+    H[1] = H[I] = 0x1p-60f;
+    H[I + 1] = 0x1p-120f;
+    for (int r = 0; r < O; r++)
+        for (int i = 0; i < I; i++)
+            W[r * I + i] = (float)(i % 16 == 2 ? 6.0 : (i % 7) * 0.8 - 2.4) * 0x1p70f;
+    W[0] = W[I] = 4.5f * 0x1p70f; /* half a step from the grid: error 2^69 into column 1 */
+    nvfp4_rounder *r = NULL;
+    assert_int_equal(nvfp4_rounder_create(&r, NVFP4_ROUNDER_GPTQ, O, I), NVFP4_OK);
+    assert_int_equal(nvfp4_rounder_set_gram(r, H, I, I), NVFP4_OK);
+    /* a first, damped run succeeds; its results must survive the refused one */
+    assert_good_run(ctx, r, W, O, I, H);
+    assert_int_equal(nvfp4_rounder_set_float(r, NVFP4_R_DAMPING, 0.0), NVFP4_OK);
+    assert_refused(ctx, r, W, O, I, "error feedback left float32");
+    nvfp4_rounder_destroy(r);
+    assert_int_equal(nvfp4_rounder_create(&r, NVFP4_ROUNDER_FAAR, O, I), NVFP4_OK);
+    assert_int_equal(nvfp4_rounder_set_int(r, NVFP4_R_ITERATIONS, 0), NVFP4_OK);
+    assert_int_equal(nvfp4_rounder_set_gram(r, H, I, I), NVFP4_OK);
+    assert_good_run(ctx, r, W, O, I, H);
+    nvfp4_rounder_destroy(r);
+    nvfp4_context_destroy(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -935,6 +1271,10 @@ int main(void)
         cmocka_unit_test(test_gptq_beats_rtn),
         cmocka_unit_test(test_stage2_and_fallback_never_worse),
         cmocka_unit_test(test_faar_beats_rtn_and_gptq),
+        cmocka_unit_test(test_float32_range_loss_bound),
+        cmocka_unit_test(test_float32_range_faar_gradient),
+        cmocka_unit_test(test_float32_range_samples),
+        cmocka_unit_test(test_gptq_feedback_overflow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

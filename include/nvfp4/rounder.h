@@ -229,7 +229,10 @@ NVFP4_API nvfp4_status nvfp4_rounder_set_progress(nvfp4_rounder *r, nvfp4_rounde
  *
  * Accumulates XᵀX (float32 products in chunks of 256 samples, summed in float64) so that any
  * number of calls streams a calibration set larger than memory; the Gram matrix used is
- * H = ΣXᵀX / (total samples). Not allowed after nvfp4_rounder_set_gram() until
+ * H = ΣXᵀX / (total samples). Each chunk — samples 0–255, 256–511, … of this call — must keep
+ * its float32 products finite: for every feature j, D_j = Σ x_j² over the chunk's m samples must
+ * satisfy D_j·(1 + (m + 2)·2^-23) ≤ FLT_MAX (docs/ROUNDER.md, "Float32 range"; |x| up to about
+ * 1.1·10^18 always passes). Not allowed after nvfp4_rounder_set_gram() until
  * nvfp4_rounder_clear_calibration(). On error nothing is accumulated.
  * @param[in] r     The rounder.
  * @param[in] ctx   The context (its threads; CPU backend, host pointers).
@@ -242,6 +245,8 @@ NVFP4_API nvfp4_status nvfp4_rounder_set_progress(nvfp4_rounder *r, nvfp4_rounde
  * @retval NVFP4_ERR_UNKNOWN_KEY if @p dtype is unknown.
  * @retval NVFP4_ERR_SHAPE if @p n ≤ 0 (zero samples), @p ld < in_features, or the sizes overflow.
  * @retval NVFP4_ERR_NONFINITE if a sample holds NaN or Inf.
+ * @retval NVFP4_ERR_NUMERICAL if a chunk's float32 Gram product could overflow (the bound above);
+ *         nothing is accumulated.
  * @retval NVFP4_ERR_STATE if a Gram matrix was set.
  * @retval NVFP4_ERR_UNSUPPORTED if @p ctx uses the CUDA backend.
  * @retval NVFP4_ERR_OUT_OF_MEMORY if scratch memory cannot be allocated.
@@ -255,7 +260,9 @@ NVFP4_API nvfp4_status nvfp4_rounder_add_samples(nvfp4_rounder *r, nvfp4_context
  *        accumulated samples. H is copied.
  *
  * H must be symmetric (|H_ij − H_ji| ≤ 1e-4·√(H_ii·H_jj), the mean of the two is used), finite,
- * with a non-negative diagonal. On error the calibration state is unchanged.
+ * with a non-negative diagonal. On error the calibration state is unchanged. Whether H is too
+ * large for the run's float32 arithmetic depends on W as well: nvfp4_rounder_run() decides
+ * (::NVFP4_ERR_NUMERICAL).
  * @param[in] r  The rounder.
  * @param[in] H  [n, n] row-major with leading dimension @p ld elements.
  * @param[in] n  Order of H; must equal in_features.
@@ -285,6 +292,19 @@ NVFP4_API nvfp4_status nvfp4_rounder_clear_calibration(nvfp4_rounder *r);
  * Validates every argument and the calibration state first. The outputs are written only when
  * the whole run succeeds; on any error (including a cancelling callback) @p codes, @p scales and
  * @p global_scale are untouched and the previous results stay readable.
+ *
+ * The run computes in float32 and refuses, before optimising, inputs for which that could
+ * overflow (docs/ROUNDER.md, "Float32 range"). With T_b = RN32(RN32(6·f(S_b))·s_dec) the largest
+ * value of block b of the starting tensor, ε = (1 + 2^-23)·max_b (T_b + max_{i∈b} |w_i|) bounds
+ * every error |Ŵ − W| the run evaluates on the starting grid, and ρ = max_i Σ_j |H_ij| (H the
+ * float32 Gram matrix), the loss bound is G = (1 + (in + 1)·2^-23)·ε·ρ ≤ FLT_MAX. FAAR with
+ * iterations also needs its gradient bound
+ * Γ = ((2/out)·G·2·d_max·0.3 + λ·2·β_max·0.3)·(1 + 2^-20), d_max = max_b RN32(f(S_b)·s_dec),
+ * to satisfy Γ²·exp((3·iterations + 8)·2^-23) ≤ FLT_MAX (Adam squares it). Inside these bounds
+ * every loss is finite and FAAR never returns a tensor whose loss exceeds the starting one; stage 2
+ * leaves the starting grid and skips any candidate whose float32 loss is not finite. Real layers
+ * are many orders of magnitude inside: weights of order 1 pass both bounds while ρ stays below
+ * about 10^19, and activations of 10^4 (bf16 outliers) give ρ ≈ in·10^8.
  * @param[in]  r            The rounder (with calibration data).
  * @param[in]  ctx          The context (CPU backend; its thread count).
  * @param[in]  src_dtype    ::NVFP4_DTYPE_F32, ::NVFP4_DTYPE_F16 or ::NVFP4_DTYPE_BF16.
@@ -299,7 +319,9 @@ NVFP4_API nvfp4_status nvfp4_rounder_clear_calibration(nvfp4_rounder *r);
  * @retval NVFP4_ERR_SHAPE if @p ld < in_features.
  * @retval NVFP4_ERR_NONFINITE if W holds NaN or Inf.
  * @retval NVFP4_ERR_STATE if no calibration data was given.
- * @retval NVFP4_ERR_NUMERICAL if GPTQ's damped H is not positive definite.
+ * @retval NVFP4_ERR_NUMERICAL if the float32 range bounds above do not hold, if GPTQ's damped H
+ *         is not positive definite, or if GPTQ's error feedback leaves float32's range (an H too
+ *         ill-conditioned for its damping); nothing is written.
  * @retval NVFP4_ERR_CANCELLED if the progress callback returned non-zero.
  * @retval NVFP4_ERR_UNSUPPORTED if @p ctx uses the CUDA backend.
  * @retval NVFP4_ERR_OUT_OF_MEMORY if working memory cannot be allocated.

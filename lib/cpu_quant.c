@@ -206,12 +206,7 @@ static void drive_range(void *argp, int64_t b, int64_t e, int tid)
         uint8_t *scales_row = job->scales + r * job->nblk;
         if (a->row_fn) {
             /* f32 rows that need no padding are read in place */
-            const float *xr = x;
-            if (job->src.dtype == NVFP4_DTYPE_F32 && job->src.cols == job->padded)
-                xr = (const float *)job->src.data + r * job->src.ld;
-            else
-                nvfp4i_load_row(&job->src, r, x, job->padded);
-            a->row_fn(job, xr, codes_row, scales_row, st);
+            a->row_fn(job, nvfp4i_row(&job->src, r, x, job->padded), codes_row, scales_row, st);
             continue;
         }
         nvfp4i_load_row(&job->src, r, x, job->padded);

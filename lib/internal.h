@@ -113,6 +113,15 @@ typedef struct nvfp4i_src {
 /* Loads row r as floats into dst[0..padded) with zeros past cols. */
 void nvfp4i_load_row(const nvfp4i_src *s, int64_t r, float *dst, int64_t padded);
 
+/* Row r as floats [0..padded): in place for f32 rows that need no padding, else loaded into buf. */
+static inline const float *nvfp4i_row(const nvfp4i_src *s, int64_t r, float *buf, int64_t padded)
+{
+    if (s->dtype == NVFP4_DTYPE_F32 && s->cols == padded)
+        return (const float *)s->data + r * s->ld;
+    nvfp4i_load_row(s, r, buf, padded);
+    return buf;
+}
+
 /* ---- a quantisation job (what a method sees) --------------------------------------------- */
 
 typedef struct nvfp4i_stats_acc {

@@ -157,14 +157,15 @@ static inline int byte_ok(float scale2, uint8_t b, float alpha)
  * DSS's stage 1 and CJSO score a byte b of a normalised block by its coupled codes, in units of
  * the decode step ("y form"): fa = RN(f(b)·α), inv = min(RN(1/fa), FLT_MAX), y = RN(|x|·inv)
  * (the scaled values that choose the codes, exactly as nvfp4i_encode computes them), v = E2M1(y),
- * d = y − v, e = Σ fma(RN(wn·d), d, e) in element order, score = RN(RN(e·s)·s) with the
+ * d = y − v, e = Σ fma(RN(wn·d), d, e) over elements 0-7 and over 8-15, each in element order,
+ * then added (two chains the processor can overlap), score = RN(RN(e·s)·s) with the
  * normalised step s = RN(fa·scale2) (exact: scale2 is a power of two). Against the exact
  * normalised error E = Σ wn (z − x̂n)², x̂n = RN(v·f·α)·scale2: s·y is z within two roundings
  * and s·v is x̂n within two, so s·d = (z − x̂n) + η with |η| ≤ 4.1u|z| + 3.1u|z − x̂n| (u = 2^-24),
  * and with the products and the float32 sum (17u) and the two products by s,
  *     |score − E| ≤ 8.2u·sqrt(E·S) + 25.2u·E + 17u²·S   (S = Σ wn·z²),
  * i.e. about 2^-21·sqrt(E·S) + 2^-19.3·E + 2^-43.9·S. CJSO also takes the least-squares sums in
- * y units, p = Σ fma(wn·v, y, ·) and q = Σ fma(wn·v, v, ·). The scalar code and each AVX2 lane
+ * y units, p = Σ fma(wn·v, y, ·) and q = Σ fma(wn·v, v, ·), summed alike. The scalar code and each AVX2 lane
  * do the same IEEE operations (fmaf and the vector FMA round once alike; without weights wn is
  * exactly 1), so both paths give the same scores. */
 static inline float yscore(const blk_norm *n, float f, float alpha, float *pp, float *pq)
@@ -173,23 +174,23 @@ static inline float yscore(const blk_norm *n, float f, float alpha, float *pp, f
     float inv = 1.0f / fa;
     inv = inv <= NVFP4I_FLT_MAX ? inv : NVFP4I_FLT_MAX;
     const float s = fa * n->scale2;
-    float e = 0.0f, p = 0.0f, q = 0.0f;
+    float e[2] = {0.0f, 0.0f}, p[2] = {0.0f, 0.0f}, q[2] = {0.0f, 0.0f};
     for (int i = 0; i < 16; i++) {
         const float y = n->ax[i] * inv;
         const float v = nvfp4i_e2m1_tab[nvfp4i_e2m1_from_float(y) & 7];
         const float d = y - v;
-        e = fmaf(n->wn[i] * d, d, e);
+        e[i >> 3] = fmaf(n->wn[i] * d, d, e[i >> 3]);
         if (pp) {
             const float wv = n->wn[i] * v;
-            p = fmaf(wv, y, p);
-            q = fmaf(wv, v, q);
+            p[i >> 3] = fmaf(wv, y, p[i >> 3]);
+            q[i >> 3] = fmaf(wv, v, q[i >> 3]);
         }
     }
     if (pp) {
-        *pp = p;
-        *pq = q;
+        *pp = p[0] + p[1];
+        *pq = q[0] + q[1];
     }
-    return (e * s) * s;
+    return ((e[0] + e[1]) * s) * s;
 }
 
 #if NVFP4I_EVAL_AVX2
@@ -373,6 +374,17 @@ static uint8_t dss_block(const float *x, const float *h, float a, float alpha, u
 }
 
 #if NVFP4I_EVAL_AVX2 && SOAR_AVX2
+/* byte_ok lane by lane (bytes as int32 lanes), as a lane mask. */
+SOAR_TARGET static inline __m256 cjf_ok8(__m256 scale2, __m256i b, float alpha)
+{
+    const __m256 fa = _mm256_mul_ps(nvfp4i_e4m3_val8(b), _mm256_set1_ps(alpha)), s = _mm256_mul_ps(fa, scale2);
+    __m256 ok = _mm256_andnot_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(b, _mm256_setzero_si256())),
+                                 _mm256_cmp_ps(fa, _mm256_set1_ps(0x1p-100f), _CMP_GE_OQ));
+    ok = _mm256_and_ps(ok, _mm256_cmp_ps(fa, _mm256_set1_ps(0x1p100f), _CMP_LE_OQ));
+    ok = _mm256_and_ps(ok, _mm256_cmp_ps(s, _mm256_set1_ps(0x1p-20f), _CMP_GE_OQ));
+    return _mm256_and_ps(ok, _mm256_cmp_ps(s, _mm256_set1_ps(0x1p20f), _CMP_LE_OQ));
+}
+
 /* nvfp4i_e2m1_val8 for 0 ≤ y < 7: the grid rounding alone (no cap is needed below 7). */
 SOAR_TARGET static inline __m256 val8_lt7(__m256 y)
 {
@@ -394,15 +406,21 @@ SOAR_TARGET static inline __m256 val8_lt7(__m256 y)
 SOAR_TARGET static inline void dss_sum2(const norm8 *n, int weighted, int full, __m256 inv0, __m256 inv1, __m256 *pe0,
                                         __m256 *pe1)
 {
-    __m256 e0 = _mm256_setzero_ps(), e1 = _mm256_setzero_ps();
-    for (int i = 0; i < 16; i++) {
-        const __m256 y0 = _mm256_mul_ps(n->ax[i], inv0), y1 = _mm256_mul_ps(n->ax[i], inv1);
-        __m256 v0, v1, d0, d1;
-        YSTEP(y0, v0, d0, e0, full, weighted, n->wn[i]);
-        YSTEP(y1, v1, d1, e1, full, weighted, n->wn[i]);
+    /* elements 0-7 and 8-15 in separate sums (yscore's order) */
+    __m256 h0[2], h1[2];
+    for (int half = 0; half < 2; half++) {
+        __m256 e0 = _mm256_setzero_ps(), e1 = e0;
+        for (int i = 8 * half; i < 8 * half + 8; i++) {
+            __m256 v, d;
+            const __m256 y0 = _mm256_mul_ps(n->ax[i], inv0), y1 = _mm256_mul_ps(n->ax[i], inv1);
+            YSTEP(y0, v, d, e0, full, weighted, n->wn[i]);
+            YSTEP(y1, v, d, e1, full, weighted, n->wn[i]);
+        }
+        h0[half] = e0;
+        h1[half] = e1;
     }
-    *pe0 = e0;
-    *pe1 = e1;
+    *pe0 = _mm256_add_ps(h0[0], h0[1]);
+    *pe1 = _mm256_add_ps(h1[0], h1[1]);
 }
 
 /* Stage 1 for eight blocks, lane j = block j, from the top byte down, dss_stage1's operations,
@@ -479,14 +497,16 @@ SOAR_TARGET static int dss_stage1_avx2(const norm8 *n, int weighted, const dss_l
 SOAR_TARGET static int dss_codes_near8(const nvfp4i_eval8_in *in, const float *a, const uint8_t *b, float alpha,
                                               int need, uint8_t *out)
 {
-    float fv[8], iv[8];
-    for (int j = 0; j < 8; j++) {
-        fv[j] = nvfp4i_e4m3_to_float(b[j]);
-        iv[j] = nvfp4i_block_inv(a[j], fv[j], alpha);
-    }
-    const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u)), inv = _mm256_loadu_ps(iv);
+    /* f(b) and nvfp4i_block_inv lane by lane */
+    const __m256i bi = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)b));
+    const __m256 f = nvfp4i_e4m3_val8(bi), al = _mm256_set1_ps(alpha), zero = _mm256_setzero_ps();
+    const __m256 inv = _mm256_andnot_ps(_mm256_or_ps(_mm256_cmp_ps(_mm256_loadu_ps(a), zero, _CMP_EQ_OQ),
+                                                     _mm256_cmp_ps(f, zero, _CMP_EQ_OQ)),
+                                        _mm256_min_ps(_mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_mul_ps(f, al)),
+                                                      _mm256_set1_ps(NVFP4I_FLT_MAX)));
+    const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u));
     const __m256 tab = _mm256_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f);
-    const __m256 f = _mm256_loadu_ps(fv), al = _mm256_set1_ps(alpha), near = _mm256_set1_ps(1.0f + 0x1p-20f);
+    const __m256 near = _mm256_set1_ps(1.0f + 0x1p-20f);
     __m256i pb[8];
     __m256 maybe = _mm256_setzero_ps();
     for (int i = 0; i < 16; i++) {
@@ -600,16 +620,10 @@ enum {
 
 #ifdef DSS_PROF
 #include <stdio.h>
-static long dss_pk[5], dss_groups, dss_groups_exact, dss_rounds, dss_cands, dss_scored, dss_span, dss_hist[33], dss_tophist[33];
+static long dss_pk[5], dss_groups, dss_groups_exact, dss_rounds, dss_cands, dss_flagged;
 static void dss_prof_print(void)
 {
-    fprintf(stderr, "scored %.2f of span %.2f per group\nbest-start:", (double)dss_scored / dss_groups, (double)dss_span / dss_groups);
-    for (int i = 0; i < 33; i++)
-        fprintf(stderr, " %d:%ld", i - 16, dss_hist[i]);
-    fprintf(stderr, "\nspan-best:");
-    for (int i = 0; i < 33; i++)
-        fprintf(stderr, " %d:%ld", i, dss_tophist[i]);
-    fprintf(stderr, "\n");
+    fprintf(stderr, "flagged %ld\n", dss_flagged);
     fprintf(stderr, "DSS_PROF groups %ld (with exact %ld) rounds %ld kinds none %ld keep %ld single %ld exact %ld full %ld cands-in-exact %ld\n",
             dss_groups, dss_groups_exact, dss_rounds, dss_pk[0], dss_pk[1], dss_pk[2], dss_pk[3], dss_pk[4], dss_cands);
 }
@@ -652,30 +666,41 @@ static inline void dss_put(const uint8_t *c, uint8_t *out) { nvfp4i_pack(c, 16, 
  *  - DSS_EXACT: the start block's exact error and each candidate's, eight lanes at a time in
  *    rounds (ascending bytes, as dss_finish visits them).
  * Writes the bytes and the 8 packed code bytes of each block (out[8j..]). */
-SOAR_TARGET static void dss_group_avx2(const float *x, const float *h, const float *a, float alpha,
-                                              const uint8_t *start, double wlo, double whi, uint8_t *bytes,
-                                              uint8_t *out)
+SOAR_TARGET static void dss_group_avx2(const float *x, const float *h, float alpha, const uint8_t *start, float pre,
+                                       double wlo, double whi, uint8_t *bytes, uint8_t *out, float *a)
 {
     nvfp4i_eval8_in in;
     nvfp4i_eval8_load32(&in, x, h);
     norm8 n8;
     normalise8(in.x, in.weighted ? in.w : NULL, &n8);
-    const int tm = _mm256_movemask_ps(n8.tame);
-    float sc2[8];
-    _mm256_storeu_ps(sc2, n8.scale2);
+    _mm256_storeu_ps(a, n8.a); /* nvfp4i_block_amax of each block (finite input) */
+    /* dss_range and the live test (n8.tame, byte_ok at both ends), eight lanes at once */
+    const __m256 ref = _mm256_div_ps(n8.a, _mm256_set1_ps(6.0f * alpha));
+    const __m256 rlo = _mm256_mul_ps(ref, _mm256_set1_ps((float)(0.5 * wlo * (1.0 - 0x1p-20))));
+    const __m256 rhi = _mm256_mul_ps(ref, _mm256_set1_ps((float)(1.5 * whi * (1.0 + 0x1p-20))));
+    __m256i vlo = nvfp4i_e4m3_floor8(rlo), vhi = nvfp4i_e4m3_floor8(rhi);
+    vhi = _mm256_sub_epi32(vhi, _mm256_and_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(0x7E), vhi),
+                                                 _mm256_castps_si256(_mm256_cmp_ps(nvfp4i_e4m3_val8(vhi), rhi, _CMP_LT_OQ))));
+    vlo = _mm256_max_epi32(vlo, _mm256_set1_epi32(1));
+    vhi = _mm256_max_epi32(vhi, vlo);
+    const __m256 pos = _mm256_cmp_ps(n8.a, _mm256_setzero_ps(), _CMP_GT_OQ);
+    const int pm = _mm256_movemask_ps(pos);
+    const int lm = _mm256_movemask_ps(_mm256_and_ps(_mm256_and_ps(pos, n8.tame),
+                                                    _mm256_and_ps(cjf_ok8(n8.scale2, vlo, alpha), cjf_ok8(n8.scale2, vhi, alpha))));
+    int32_t blo_v[8], bhi_v[8];
+    _mm256_storeu_si256((__m256i *)(void *)blo_v, vlo);
+    _mm256_storeu_si256((__m256i *)(void *)bhi_v, vhi);
     dss_lane L[8];
-    int live[8], kind[8], any = 0;
+    int live[8], kind[8], any = lm != 0;
     for (int j = 0; j < 8; j++) {
-        bytes[j] = start[j];
-        live[j] = 0;
-        L[j].blo = 1, L[j].bhi = 0;
-        kind[j] = a[j] > 0.0f ? DSS_FULL : DSS_NONE;
-        if (kind[j] == DSS_NONE)
-            continue;
-        dss_range(a[j], alpha, wlo, whi, &L[j].blo, &L[j].bhi); /* then dss_tame, lane by lane */
-        live[j] = ((tm >> j) & 1) && byte_ok(sc2[j], (uint8_t)L[j].blo, alpha) && byte_ok(sc2[j], (uint8_t)L[j].bhi, alpha);
-        any |= live[j];
+        bytes[j] = start ? start[j] : nvfp4i_max_scale(a[j], pre);
+        live[j] = (lm >> j) & 1;
+        L[j].blo = blo_v[j], L[j].bhi = bhi_v[j];
+        kind[j] = (pm >> j) & 1 ? DSS_FULL : DSS_NONE;
     }
+    uint8_t st0[8];
+    memcpy(st0, bytes, 8);
+    start = st0;
     float score[DSS_RANGE_MAX][8], thr[8];
     int32_t cnt[8] = {0}, first[8] = {0};
     int k0 = 0, nexact = 0, nfull = 0, need = 0;
@@ -684,19 +709,6 @@ SOAR_TARGET static void dss_group_avx2(const float *x, const float *h, const flo
         k0 = dss_stage1_avx2(&n8, in.weighted, L, live, alpha, score, thr);
         for (int j = 0; j < 8; j++)
             span = live[j] && L[j].bhi - L[j].blo > span ? L[j].bhi - L[j].blo : span;
-#ifdef DSS_PROF
-        dss_scored += span - k0 + 1;
-        dss_span += span + 1;
-        for (int j = 0; j < 8; j++) {
-            int ks = (int)start[j] - L[j].blo;
-            int bestk = -1;
-            for (int k = k0; k <= span; k++)
-                if (score[k][j] <= thr[j] && (bestk < 0 || score[k][j] < score[bestk][j]))
-                    bestk = k;
-            dss_hist[bestk - ks + 16 < 0 ? 0 : bestk - ks + 16 > 32 ? 32 : bestk - ks + 16]++;
-            dss_tophist[span - bestk > 32 ? 32 : span - bestk]++;
-        }
-#endif
         /* per lane: how many candidates, and the first (lowest byte) */
         const __m256 tv = _mm256_loadu_ps(thr);
         __m256i c = _mm256_setzero_si256(), f = _mm256_setzero_si256(), found = _mm256_setzero_si256();
@@ -768,6 +780,9 @@ SOAR_TARGET static void dss_group_avx2(const float *x, const float *h, const flo
             }
     }
     const int flagged = dss_codes_near8(&in, a, bytes, alpha, need, out);
+#ifdef DSS_PROF
+    dss_flagged += __builtin_popcount((unsigned)flagged);
+#endif
     for (int j = 0; j < 8; j++) {
         const float *xj = x + j * 16, *hj = h ? h + j * 16 : NULL;
         uint8_t c[16];
@@ -814,13 +829,8 @@ static void dss_row_fn(const nvfp4i_job *job, const float *x, uint8_t *codes_row
         k0 = job->nblk / 8 * 8;
         for (int64_t k = 0; k < k0; k += 8) {
             float a[8];
-            uint8_t s0[8];
-            for (int j = 0; j < 8; j++) {
-                a[j] = nvfp4i_block_amax(x + (k + j) * 16, 16);
-                s0[j] = nvfp4i_max_scale(a[j], pre);
-            }
-            dss_group_avx2(x + k * 16, job->h ? job->h + k * 16 : NULL, a, job->s_dec, s0, job->q->dss_lo,
-                           job->q->dss_hi, scales_row + k, codes_row + k * 8);
+            dss_group_avx2(x + k * 16, job->h ? job->h + k * 16 : NULL, job->s_dec, NULL, pre, job->q->dss_lo,
+                           job->q->dss_hi, scales_row + k, codes_row + k * 8, a);
             for (int j = 0; j < 8; j++)
                 st->underflow += a[j] > 0.0f && nvfp4i_e4m3_to_float(scales_row[k + j]) == 0.0f;
         }
@@ -1009,54 +1019,51 @@ static uint8_t cj_block(const float *xb, const float *hb, uint8_t b, float alpha
 }
 
 #if NVFP4I_EVAL_AVX2 && SOAR_AVX2
-/* byte_ok lane by lane (bytes as int32 lanes), as a lane mask. */
-SOAR_TARGET static inline __m256 cjf_ok8(__m256 scale2, __m256i b, float alpha)
-{
-    const __m256 fa = _mm256_mul_ps(nvfp4i_e4m3_val8(b), _mm256_set1_ps(alpha)), s = _mm256_mul_ps(fa, scale2);
-    __m256 ok = _mm256_andnot_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(b, _mm256_setzero_si256())),
-                                 _mm256_cmp_ps(fa, _mm256_set1_ps(0x1p-100f), _CMP_GE_OQ));
-    ok = _mm256_and_ps(ok, _mm256_cmp_ps(fa, _mm256_set1_ps(0x1p100f), _CMP_LE_OQ));
-    ok = _mm256_and_ps(ok, _mm256_cmp_ps(s, _mm256_set1_ps(0x1p-20f), _CMP_GE_OQ));
-    return _mm256_and_ps(ok, _mm256_cmp_ps(s, _mm256_set1_ps(0x1p20f), _CMP_LE_OQ));
-}
-
 /* yscore with its sums for eight blocks at bytes b (int32 lanes; lanes whose byte is not ok
  * compute on garbage and are not used); full: some used lane's scaled values may reach 7. */
-#define CJF_SCORE8_BODY(full, wgt)                                                                \
-    for (int i = 0; i < 16; i++) {                                                                \
+#define CJF_STEP(i, ee, p, q, full, wgt)                                                          \
+    do {                                                                                          \
         const __m256 y = _mm256_mul_ps(n->ax[i], inv);                                            \
         __m256 v, d;                                                                              \
         YSTEP(y, v, d, ee, full, wgt, n->wn[i]);                                                  \
         const __m256 wv = (wgt) ? _mm256_mul_ps(n->wn[i], v) : v;                                  \
         p = _mm256_fmadd_ps(wv, y, p);                                                            \
         q = _mm256_fmadd_ps(wv, v, q);                                                            \
-    }
-SOAR_TARGET static inline void cjf_score8(const norm8 *n, int weighted, __m256 use, __m256i b, float alpha, __m256 *e,
+    } while (0)
+#define CJF_SCORE8_BODY(full, wgt)                                                                \
+    do {                                                                                          \
+        for (int i = 0; i < 8; i++)                                                               \
+            CJF_STEP(i, ea, pa, qa, full, wgt);                                                   \
+        for (int i = 8; i < 16; i++)                                                              \
+            CJF_STEP(i, eb, pb, qb, full, wgt);                                                   \
+    } while (0)
+SOAR_TARGET __attribute__((noinline)) static void cjf_score8(const norm8 *n, int weighted, __m256 use, __m256i b, float alpha, __m256 *e,
                                           __m256 *s1, __m256 *s2)
 {
     const __m256 fa = _mm256_mul_ps(nvfp4i_e4m3_val8(b), _mm256_set1_ps(alpha));
     const __m256 inv = _mm256_min_ps(_mm256_div_ps(_mm256_set1_ps(1.0f), fa), _mm256_set1_ps(NVFP4I_FLT_MAX));
     const __m256 s = _mm256_mul_ps(fa, n->scale2);
     const int full = _mm256_movemask_ps(_mm256_and_ps(use, _mm256_cmp_ps(_mm256_mul_ps(n->a, inv), _mm256_set1_ps(7.0f), _CMP_GE_OQ))) != 0;
-    __m256 ee = _mm256_setzero_ps(), p = _mm256_setzero_ps(), q = _mm256_setzero_ps();
+    __m256 ea = _mm256_setzero_ps(), eb = ea, pa = ea, pb = ea, qa = ea, qb = ea;
     if (weighted) {
         if (full) {
-            CJF_SCORE8_BODY(1, 1)
+            CJF_SCORE8_BODY(1, 1);
         } else {
-            CJF_SCORE8_BODY(0, 1)
+            CJF_SCORE8_BODY(0, 1);
         }
     } else {
         if (full) {
-            CJF_SCORE8_BODY(1, 0)
+            CJF_SCORE8_BODY(1, 0);
         } else {
-            CJF_SCORE8_BODY(0, 0)
+            CJF_SCORE8_BODY(0, 0);
         }
     }
-    *e = _mm256_mul_ps(_mm256_mul_ps(ee, s), s);
-    *s1 = p;
-    *s2 = q;
+    *e = _mm256_mul_ps(_mm256_mul_ps(_mm256_add_ps(ea, eb), s), s);
+    *s1 = _mm256_add_ps(pa, pb);
+    *s2 = _mm256_add_ps(qa, qb);
 }
 #undef CJF_SCORE8_BODY
+#undef CJF_STEP
 
 /* Scores candidate bytes c in the lanes of mask v and takes them where they score strictly lower. */
 SOAR_TARGET static inline void cjf_try8(const norm8 *n, int weighted, __m256i c, __m256 v, float alpha, __m256 *e,
@@ -1071,9 +1078,20 @@ SOAR_TARGET static inline void cjf_try8(const norm8 *n, int weighted, __m256i c,
     *best = _mm256_blendv_epi8(*best, c, _mm256_castps_si256(m));
 }
 
-/* cjf_account's four values for lanes 0-3 or 4-7 (h = 0 or 1), the same IEEE operations. */
+/* s + v[0] + v[1] + v[2] + v[3], in that order. */
+SOAR_TARGET static inline double cjf_add4(double s, __m256d v)
+{
+    const __m128d lo = _mm256_castpd256_pd128(v), hi = _mm256_extractf128_pd(v, 1);
+    s += _mm_cvtsd_f64(lo);
+    s += _mm_cvtsd_f64(_mm_unpackhi_pd(lo, lo));
+    s += _mm_cvtsd_f64(hi);
+    return s + _mm_cvtsd_f64(_mm_unpackhi_pd(hi, hi));
+}
+
+/* cjf_account's four values (acc[0..3][h]: loss, bound, num, den) for lanes 0-3 or 4-7 (h = 0
+ * or 1), the same IEEE operations. */
 SOAR_TARGET static inline void cjf_account4(const norm8 *n, __m256 eb, __m256i best, __m256 p, __m256 q, float alpha,
-                                            int h, double *loss, double *bnd, double *num, double *den)
+                                            int h, __m256d (*acc)[2], int hh)
 {
 #define HALF(v) _mm256_cvtps_pd(h ? _mm256_extractf128_ps(v, 1) : _mm256_castps256_ps128(v))
     const __m256d one = _mm256_set1_pd(1.0);
@@ -1081,13 +1099,13 @@ SOAR_TARGET static inline void cjf_account4(const norm8 *n, __m256 eb, __m256i b
     const __m256d de = HALF(eb), S = HALF(n->S), ue = _mm256_mul_pd(_mm256_mul_pd(r2, r2), rw);
     const __m256 fb = nvfp4i_e4m3_val8(best);
     const __m256d f = HALF(fb), fa = HALF(_mm256_mul_ps(fb, _mm256_set1_ps(alpha)));
-    _mm256_storeu_pd(loss, _mm256_mul_pd(de, ue));
+    acc[0][hh] = _mm256_mul_pd(de, ue);
     const __m256d sq = _mm256_sqrt_pd(_mm256_mul_pd(_mm256_add_pd(S, de), de));
-    _mm256_storeu_pd(bnd, _mm256_mul_pd(_mm256_add_pd(_mm256_mul_pd(_mm256_set1_pd(0x1p-17), _mm256_add_pd(de, sq)),
-                                                      _mm256_mul_pd(_mm256_set1_pd(0x1p-40), S)),
-                                        ue));
-    _mm256_storeu_pd(num, _mm256_mul_pd(f, _mm256_mul_pd(_mm256_mul_pd(HALF(p), fa), rw)));
-    _mm256_storeu_pd(den, _mm256_mul_pd(_mm256_mul_pd(f, f), _mm256_mul_pd(HALF(q), rw)));
+    acc[1][hh] = _mm256_mul_pd(_mm256_add_pd(_mm256_mul_pd(_mm256_set1_pd(0x1p-17), _mm256_add_pd(de, sq)),
+                                             _mm256_mul_pd(_mm256_set1_pd(0x1p-40), S)),
+                               ue);
+    acc[2][hh] = _mm256_mul_pd(f, _mm256_mul_pd(_mm256_mul_pd(HALF(p), fa), rw));
+    acc[3][hh] = _mm256_mul_pd(_mm256_mul_pd(f, f), _mm256_mul_pd(HALF(q), rw));
 #undef HALF
 }
 
@@ -1117,22 +1135,17 @@ SOAR_TARGET static void cjf_group_avx2(cj_arg *g, const float *x, int64_t r, int
     normalise8(xt, hb ? wt : NULL, &n8);
     const __m256 av = n8.a;
     float a[8];
-    int32_t bv[8];
     _mm256_storeu_ps(a, av);
-    if (g->mode == PASS_INIT) {
+    if (g->mode == PASS_INIT)
         for (int j = 0; j < 8; j++)
-            g->cur[idx0 + j] = (uint8_t)(bv[j] = nvfp4i_max_scale(a[j], pre));
-    } else {
-        for (int j = 0; j < 8; j++)
-            bv[j] = g->cur[idx0 + j];
-    }
+            g->cur[idx0 + j] = nvfp4i_max_scale(a[j], pre);
+    const __m256i b = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(g->cur + idx0)));
     if (exact) {
         uint8_t c[16];
         double t1, t2;
         for (int j = 0; j < 8; j++)
-            *exact += nvfp4i_eval_block(xb + j * 16, hb ? hb + j * 16 : NULL, a[j], (uint8_t)bv[j], alpha, c, &t1, &t2);
+            *exact += nvfp4i_eval_block(xb + j * 16, hb ? hb + j * 16 : NULL, a[j], g->cur[idx0 + j], alpha, c, &t1, &t2);
     }
-    const __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)bv);
     __m256 fast = _mm256_and_ps(n8.tame, cjf_ok8(n8.scale2, b, alpha));
     __m256 e, s1, s2;
     cjf_score8(&n8, weighted, fast, b, alpha, &e, &s1, &s2);
@@ -1161,30 +1174,44 @@ SOAR_TARGET static void cjf_group_avx2(cj_arg *g, const float *x, int64_t r, int
             cjf_try8(&n8, weighted, hi, _mm256_and_ps(fast, v2), alpha, &e, &s1, &s2, &best);
     }
     const int fm = _mm256_movemask_ps(fast);
-    double lv[8], bdv[8], nv[8], dv[8];
-    int32_t bb[8];
-    _mm256_storeu_si256((__m256i *)(void *)bb, best);
-    if (fm) {
-        cjf_account4(&n8, eb, best, s1, s2, alpha, 0, lv, bdv, nv, dv);
-        cjf_account4(&n8, eb, best, s1, s2, alpha, 1, lv + 4, bdv + 4, nv + 4, dv + 4);
-    }
-    for (int j = 0; j < 8; j++) {
-        uint8_t nb;
-        if ((fm >> j) & 1) {
-            nb = (uint8_t)bb[j];
-            *loss += lv[j];
-            *bnd += bdv[j];
-            *num += nv[j];
-            *den += dv[j];
-        } else {
-            double dn = 0.0, dd = 0.0;
-            nb = cj_block_exact(xb + j * 16, hb ? hb + j * 16 : NULL, a[j], (uint8_t)bv[j], alpha, eval_only, loss, &dn, &dd);
-            *num += dn;
-            *den += dd;
+    __m256d acc[4][2]; /* loss, bound, num, den for lanes 0-3 and 4-7 */
+    cjf_account4(&n8, eb, best, s1, s2, alpha, 0, acc, 0);
+    cjf_account4(&n8, eb, best, s1, s2, alpha, 1, acc, 1);
+    /* the next bytes, packed from the lanes (0..0x7E each) */
+    const __m128i b16 = _mm_packus_epi32(_mm256_castsi256_si128(best), _mm256_extractf128_si256(best, 1));
+    uint8_t nb[8];
+    _mm_storel_epi64((__m128i *)(void *)nb, _mm_packus_epi16(b16, b16));
+    /* the sums in block order, in registers (the byte stores may alias any object) */
+    double sv[4] = {*loss, *bnd, *num, *den};
+    if (fm == 0xFF) {
+        for (int t = 0; t < 4; t++)
+            sv[t] = cjf_add4(cjf_add4(sv[t], acc[t][0]), acc[t][1]);
+    } else {
+        double lane[4][8];
+        for (int t = 0; t < 4; t++) {
+            _mm256_storeu_pd(lane[t], acc[t][0]);
+            _mm256_storeu_pd(lane[t] + 4, acc[t][1]);
         }
-        if (!eval_only)
-            g->next[idx0 + j] = nb;
+        for (int j = 0; j < 8; j++) {
+            if ((fm >> j) & 1) {
+                for (int t = 0; t < 4; t++)
+                    sv[t] += lane[t][j];
+            } else {
+                double dl = 0.0, dn = 0.0, dd = 0.0;
+                nb[j] = cj_block_exact(xb + j * 16, hb ? hb + j * 16 : NULL, a[j], g->cur[idx0 + j], alpha, eval_only, &dl,
+                                       &dn, &dd);
+                sv[0] += dl; /* 0 + e is e: the order of cj_block's sums */
+                sv[2] += dn;
+                sv[3] += dd;
+            }
+        }
     }
+    *loss = sv[0];
+    *bnd = sv[1];
+    *num = sv[2];
+    *den = sv[3];
+    if (!eval_only)
+        memcpy(g->next + idx0, nb, 8);
 }
 #endif
 
@@ -1201,7 +1228,7 @@ static void cj_range(void *argp, int64_t rb, int64_t re, int tid)
     const float alpha = g->alpha;
     const float pre = nvfp4i_max_pre(job->s_enc);
     const int want_exact = g->mode == PASS_INIT && job->want_stats, eval_only = g->mode == PASS_EVAL;
-    float *x = g->xbuf + (size_t)tid * (size_t)job->padded;
+    float *xbuf = g->xbuf + (size_t)tid * (size_t)job->padded;
     int64_t k8 = 0;
 #if NVFP4I_EVAL_AVX2 && SOAR_AVX2
     if (job->nonfinite == 0 && g->avx2)
@@ -1209,7 +1236,7 @@ static void cj_range(void *argp, int64_t rb, int64_t re, int tid)
 #endif
     for (int64_t r = rb; r < re; r++) {
         double loss = 0.0, bnd = 0.0, num = 0.0, den = 0.0, exact = 0.0;
-        nvfp4i_load_row(&job->src, r, x, job->padded);
+        const float *x = nvfp4i_row(&job->src, r, xbuf, job->padded);
 #if NVFP4I_EVAL_AVX2 && SOAR_AVX2
         for (int64_t k = 0; k < k8; k += 8)
             cjf_group_avx2(g, x, r, k, pre, &loss, &bnd, &num, &den, want_exact ? &exact : NULL);
@@ -1249,7 +1276,7 @@ static void out_range(void *argp, int64_t rb, int64_t re, int tid)
     const nvfp4i_job *job = g->job;
     const int64_t nblk = job->nblk, row_bytes = job->padded / 2;
     const float alpha = g->alpha;
-    float *x = g->xbuf + (size_t)tid * (size_t)job->padded;
+    float *xbuf = g->xbuf + (size_t)tid * (size_t)job->padded;
     nvfp4i_stats_acc *st = &g->st[tid];
     uint8_t c[16];
     int64_t k8 = 0;
@@ -1260,7 +1287,7 @@ static void out_range(void *argp, int64_t rb, int64_t re, int tid)
     for (int64_t r = rb; r < re; r++) {
         uint8_t *scales = job->scales + r * nblk, *codes = job->codes + r * row_bytes;
         const uint8_t *cur = g->cur + r * nblk;
-        nvfp4i_load_row(&job->src, r, x, job->padded);
+        const float *x = nvfp4i_row(&job->src, r, xbuf, job->padded);
         if (g->dss && job->want_stats) /* the CJSO iterate's exact loss, for the statistics */
             for (int64_t k = 0; k < nblk; k++) {
                 const float *xb = x + k * 16;
@@ -1271,10 +1298,8 @@ static void out_range(void *argp, int64_t rb, int64_t re, int tid)
 #if DSS_GROUPS
         for (int64_t k = 0; k < k8; k += 8) { /* DSS for blocks k..k+7 at once */
             float a8[8];
-            for (int j = 0; j < 8; j++)
-                a8[j] = nvfp4i_block_amax(x + (k + j) * 16, 16);
-            dss_group_avx2(x + k * 16, job->h ? job->h + k * 16 : NULL, a8, alpha, cur + k, job->q->dss_lo,
-                           job->q->dss_hi, scales + k, codes + k * 8);
+            dss_group_avx2(x + k * 16, job->h ? job->h + k * 16 : NULL, alpha, cur + k, 0.0f, job->q->dss_lo,
+                           job->q->dss_hi, scales + k, codes + k * 8, a8);
         }
 #endif
         for (int64_t k = k8; k < nblk; k++) {

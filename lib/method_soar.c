@@ -197,11 +197,11 @@ static inline float yscore(const blk_norm *n, float f, float alpha, float *pp, f
 /* blk_normalise for eight blocks, lane j = block j, from their transposed elements x[i] (and
  * weights w[i], or w NULL); tame is a lane mask. Finite input only (max_ps would keep a NaN). */
 typedef struct {
-    __m256 ax[16], z[16], wn[16];
+    __m256 ax[16], wn[16];
     __m256 a, scale2, wscale, S, za, wa, tame;
 } norm8;
 
-NVFP4I_EVAL_TARGET static inline void normalise8(const __m256 *x, const __m256 *w, norm8 *n)
+NVFP4I_EVAL_TARGET static inline void normalise8(const __m256 *x, const __m256 *w, int want_wa, norm8 *n)
 {
     const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u)), one = _mm256_set1_ps(1.0f);
     __m256 a = _mm256_setzero_ps(), wm = one;
@@ -224,14 +224,27 @@ NVFP4I_EVAL_TARGET static inline void normalise8(const __m256 *x, const __m256 *
     n->wscale = _mm256_blendv_ps(
         one, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_sub_epi32(c254, _mm256_srli_epi32(_mm256_castps_si256(wm), 23)), 23)),
         n->tame);
-    __m256 S = _mm256_setzero_ps(), wa = _mm256_setzero_ps(), found = _mm256_setzero_ps();
-    for (int i = 0; i < 16; i++) {
-        n->z[i] = _mm256_mul_ps(n->ax[i], n->scale2);
-        n->wn[i] = w ? _mm256_mul_ps(w[i], n->wscale) : one;
-        S = _mm256_add_ps(S, _mm256_mul_ps(_mm256_mul_ps(n->wn[i], n->z[i]), n->z[i]));
-        const __m256 first = _mm256_andnot_ps(found, _mm256_cmp_ps(n->ax[i], a, _CMP_EQ_OQ));
-        wa = _mm256_blendv_ps(wa, n->wn[i], first);
-        found = _mm256_or_ps(found, first);
+    /* S = Σ (wn·z)·z in element order (z·z without weights: 1·z is z); the amax element's
+     * weight only for DSS's clipping bound */
+    __m256 S = _mm256_setzero_ps(), wa = one, found = _mm256_setzero_ps();
+    if (w) {
+        wa = _mm256_setzero_ps();
+        for (int i = 0; i < 16; i++) {
+            const __m256 z = _mm256_mul_ps(n->ax[i], n->scale2);
+            n->wn[i] = _mm256_mul_ps(w[i], n->wscale);
+            S = _mm256_add_ps(S, _mm256_mul_ps(_mm256_mul_ps(n->wn[i], z), z));
+            if (want_wa) {
+                const __m256 first = _mm256_andnot_ps(found, _mm256_cmp_ps(n->ax[i], a, _CMP_EQ_OQ));
+                wa = _mm256_blendv_ps(wa, n->wn[i], first);
+                found = _mm256_or_ps(found, first);
+            }
+        }
+    } else {
+        for (int i = 0; i < 16; i++) {
+            const __m256 z = _mm256_mul_ps(n->ax[i], n->scale2);
+            n->wn[i] = one;
+            S = _mm256_add_ps(S, _mm256_mul_ps(z, z));
+        }
     }
     n->a = a;
     n->S = S;
@@ -406,21 +419,19 @@ SOAR_TARGET static inline __m256 val8_lt7(__m256 y)
 SOAR_TARGET static inline void dss_sum2(const norm8 *n, int weighted, int full, __m256 inv0, __m256 inv1, __m256 *pe0,
                                         __m256 *pe1)
 {
-    /* elements 0-7 and 8-15 in separate sums (yscore's order) */
-    __m256 h0[2], h1[2];
-    for (int half = 0; half < 2; half++) {
-        __m256 e0 = _mm256_setzero_ps(), e1 = e0;
-        for (int i = 8 * half; i < 8 * half + 8; i++) {
-            __m256 v, d;
-            const __m256 y0 = _mm256_mul_ps(n->ax[i], inv0), y1 = _mm256_mul_ps(n->ax[i], inv1);
-            YSTEP(y0, v, d, e0, full, weighted, n->wn[i]);
-            YSTEP(y1, v, d, e1, full, weighted, n->wn[i]);
-        }
-        h0[half] = e0;
-        h1[half] = e1;
+    /* elements 0-7 and 8-15 in separate sums (yscore's order): four chains at once */
+    __m256 e0a = _mm256_setzero_ps(), e0b = e0a, e1a = e0a, e1b = e0a;
+    for (int i = 0; i < 8; i++) {
+        __m256 v, d;
+        const __m256 y0 = _mm256_mul_ps(n->ax[i], inv0), y1 = _mm256_mul_ps(n->ax[i], inv1);
+        const __m256 y2 = _mm256_mul_ps(n->ax[i + 8], inv0), y3 = _mm256_mul_ps(n->ax[i + 8], inv1);
+        YSTEP(y0, v, d, e0a, full, weighted, n->wn[i]);
+        YSTEP(y1, v, d, e1a, full, weighted, n->wn[i]);
+        YSTEP(y2, v, d, e0b, full, weighted, n->wn[i + 8]);
+        YSTEP(y3, v, d, e1b, full, weighted, n->wn[i + 8]);
     }
-    *pe0 = _mm256_add_ps(h0[0], h0[1]);
-    *pe1 = _mm256_add_ps(h1[0], h1[1]);
+    *pe0 = _mm256_add_ps(e0a, e0b);
+    *pe1 = _mm256_add_ps(e1a, e1b);
 }
 
 /* Stage 1 for eight blocks, lane j = block j, from the top byte down, dss_stage1's operations,
@@ -672,7 +683,7 @@ SOAR_TARGET static void dss_group_avx2(const float *x, const float *h, float alp
     nvfp4i_eval8_in in;
     nvfp4i_eval8_load32(&in, x, h);
     norm8 n8;
-    normalise8(in.x, in.weighted ? in.w : NULL, &n8);
+    normalise8(in.x, in.weighted ? in.w : NULL, 1, &n8);
     _mm256_storeu_ps(a, n8.a); /* nvfp4i_block_amax of each block (finite input) */
     /* dss_range and the live test (n8.tame, byte_ok at both ends), eight lanes at once */
     const __m256 ref = _mm256_div_ps(n8.a, _mm256_set1_ps(6.0f * alpha));
@@ -801,6 +812,19 @@ SOAR_TARGET static void dss_group_avx2(const float *x, const float *h, float alp
             dss_put(c, out + 8 * j);
         }
     }
+}
+/* The coupled codes of eight blocks at bytes b (nvfp4i_encode_block, finite input), packed. */
+SOAR_TARGET static void encode_group8(const float *x, float alpha, const uint8_t *b, uint8_t *out)
+{
+    nvfp4i_eval8_in in;
+    nvfp4i_eval8_load32(&in, x, NULL);
+    const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u));
+    __m256 a = _mm256_setzero_ps();
+    for (int i = 0; i < 16; i++)
+        a = _mm256_max_ps(a, _mm256_andnot_ps(sign, in.x[i]));
+    float av[8];
+    _mm256_storeu_ps(av, a);
+    dss_codes_near8(&in, av, b, alpha, 0, out);
 }
 #define DSS_GROUPS 1
 #else
@@ -1032,10 +1056,10 @@ static uint8_t cj_block(const float *xb, const float *hb, uint8_t b, float alpha
     } while (0)
 #define CJF_SCORE8_BODY(full, wgt)                                                                \
     do {                                                                                          \
-        for (int i = 0; i < 8; i++)                                                               \
+        for (int i = 0; i < 8; i++) {                                                             \
             CJF_STEP(i, ea, pa, qa, full, wgt);                                                   \
-        for (int i = 8; i < 16; i++)                                                              \
-            CJF_STEP(i, eb, pb, qb, full, wgt);                                                   \
+            CJF_STEP(i + 8, eb, pb, qb, full, wgt);                                               \
+        }                                                                                         \
     } while (0)
 SOAR_TARGET __attribute__((noinline)) static void cjf_score8(const norm8 *n, int weighted, __m256 use, __m256i b, float alpha, __m256 *e,
                                           __m256 *s1, __m256 *s2)
@@ -1132,7 +1156,7 @@ SOAR_TARGET static void cjf_group_avx2(cj_arg *g, const float *x, int64_t r, int
         }
     }
     norm8 n8;
-    normalise8(xt, hb ? wt : NULL, &n8);
+    normalise8(xt, hb ? wt : NULL, 0, &n8);
     const __m256 av = n8.a;
     float a[8];
     _mm256_storeu_ps(a, av);
@@ -1281,7 +1305,7 @@ static void out_range(void *argp, int64_t rb, int64_t re, int tid)
     uint8_t c[16];
     int64_t k8 = 0;
 #if DSS_GROUPS
-    if (g->dss && job->nonfinite == 0 && g->avx2 && soar_have_avx2())
+    if (job->nonfinite == 0 && g->avx2)
         k8 = nblk / 8 * 8;
 #endif
     for (int64_t r = rb; r < re; r++) {
@@ -1296,10 +1320,15 @@ static void out_range(void *argp, int64_t rb, int64_t re, int tid)
                                                         nvfp4i_block_amax(xb, 16), cur[k], alpha, c, &t1, &t2);
             }
 #if DSS_GROUPS
-        for (int64_t k = 0; k < k8; k += 8) { /* DSS for blocks k..k+7 at once */
+        for (int64_t k = 0; k < k8; k += 8) { /* blocks k..k+7 at once: DSS, or CJSO's codes */
             float a8[8];
-            dss_group_avx2(x + k * 16, job->h ? job->h + k * 16 : NULL, alpha, cur + k, 0.0f, job->q->dss_lo,
-                           job->q->dss_hi, scales + k, codes + k * 8, a8);
+            if (g->dss) {
+                dss_group_avx2(x + k * 16, job->h ? job->h + k * 16 : NULL, alpha, cur + k, 0.0f, job->q->dss_lo,
+                               job->q->dss_hi, scales + k, codes + k * 8, a8);
+            } else {
+                memcpy(scales + k, cur + k, 8);
+                encode_group8(x + k * 16, alpha, cur + k, codes + k * 8);
+            }
         }
 #endif
         for (int64_t k = k8; k < nblk; k++) {

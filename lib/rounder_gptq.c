@@ -222,9 +222,10 @@ nvfp4_status nvfp4i_gptq_round(const nvfp4i_rjob *job, uint8_t *codes, const uin
         sweep_args sa = {job, scales, s_dec, perm, Wp, U, Err, cw, b0, b1, B, rowerr};
         nvfp4i_parallel_for(ctx, out, sweep_rows, &sa);
         /* The feedback multiplies errors by ratios of U's entries, which an ill-conditioned damped
-         * H makes huge: once an updated weight or a scaled error leaves float32 (or U itself did),
-         * the row's running error is no longer finite. Every column is swept after all its
-         * updates, so a finite error sum means every value so far was finite. */
+         * H makes huge: once an updated weight or a scaled error leaves float32 (an overflowed
+         * U_jk, j < k, included), the row's running error is no longer finite. Every column is
+         * swept after all its updates, so a finite error sum means every updated weight and every
+         * fed-back error so far was finite (an overflowed U_jj only makes the error fed back 0). */
         for (int64_t row = 0; row < out; row++)
             if (!isfinite(rowerr[row])) {
                 st = nvfp4i_rounder_fail(r, ctx, NVFP4_ERR_NUMERICAL,

@@ -1102,16 +1102,6 @@ SOAR_TARGET static inline void cjf_try8(const norm8 *n, int weighted, __m256i c,
     *best = _mm256_blendv_epi8(*best, c, _mm256_castps_si256(m));
 }
 
-/* s + v[0] + v[1] + v[2] + v[3], in that order. */
-SOAR_TARGET static inline double cjf_add4(double s, __m256d v)
-{
-    const __m128d lo = _mm256_castpd256_pd128(v), hi = _mm256_extractf128_pd(v, 1);
-    s += _mm_cvtsd_f64(lo);
-    s += _mm_cvtsd_f64(_mm_unpackhi_pd(lo, lo));
-    s += _mm_cvtsd_f64(hi);
-    return s + _mm_cvtsd_f64(_mm_unpackhi_pd(hi, hi));
-}
-
 /* cjf_account's four values (acc[0..3][h]: loss, bound, num, den) for lanes 0-3 or 4-7 (h = 0
  * or 1), the same IEEE operations. */
 SOAR_TARGET static inline void cjf_account4(const norm8 *n, __m256 eb, __m256i best, __m256 p, __m256 q, float alpha,
@@ -1134,10 +1124,11 @@ SOAR_TARGET static inline void cjf_account4(const norm8 *n, __m256 eb, __m256i b
 }
 
 /* cj_block for blocks k..k+7 of row r (finite input), lane j = block j: the same float
- * operations, decisions and accumulation order; lanes that are not fast go through cj_block's
- * exact branch one by one. */
-SOAR_TARGET static void cjf_group_avx2(cj_arg *g, const float *x, int64_t r, int64_t k, float pre, double *loss,
-                                       double *bnd, double *num, double *den, double *exact)
+ * operations and decisions; each block's loss, bound and α-step sums go to the row's lane
+ * partials acc[0..3][j] (see cj_range); lanes that are not fast go through cj_block's exact
+ * branch one by one. */
+SOAR_TARGET static void cjf_group_avx2(cj_arg *g, const float *x, int64_t r, int64_t k, float pre, double (*acc)[8],
+                                       double *exact)
 {
     const nvfp4i_job *job = g->job;
     const int64_t idx0 = r * job->nblk + k;
@@ -1198,42 +1189,26 @@ SOAR_TARGET static void cjf_group_avx2(cj_arg *g, const float *x, int64_t r, int
             cjf_try8(&n8, weighted, hi, _mm256_and_ps(fast, v2), alpha, &e, &s1, &s2, &best);
     }
     const int fm = _mm256_movemask_ps(fast);
-    __m256d acc[4][2]; /* loss, bound, num, den for lanes 0-3 and 4-7 */
-    cjf_account4(&n8, eb, best, s1, s2, alpha, 0, acc, 0);
-    cjf_account4(&n8, eb, best, s1, s2, alpha, 1, acc, 1);
+    __m256d v[4][2]; /* loss, bound, num, den for lanes 0-3 and 4-7 */
+    cjf_account4(&n8, eb, best, s1, s2, alpha, 0, v, 0);
+    cjf_account4(&n8, eb, best, s1, s2, alpha, 1, v, 1);
     /* the next bytes, packed from the lanes (0..0x7E each) */
     const __m128i b16 = _mm_packus_epi32(_mm256_castsi256_si128(best), _mm256_extractf128_si256(best, 1));
     uint8_t nb[8];
     _mm_storel_epi64((__m128i *)(void *)nb, _mm_packus_epi16(b16, b16));
-    /* the sums in block order, in registers (the byte stores may alias any object) */
-    double sv[4] = {*loss, *bnd, *num, *den};
-    if (fm == 0xFF) {
-        for (int t = 0; t < 4; t++)
-            sv[t] = cjf_add4(cjf_add4(sv[t], acc[t][0]), acc[t][1]);
-    } else {
-        double lane[4][8];
-        for (int t = 0; t < 4; t++) {
-            _mm256_storeu_pd(lane[t], acc[t][0]);
-            _mm256_storeu_pd(lane[t] + 4, acc[t][1]);
-        }
-        for (int j = 0; j < 8; j++) {
-            if ((fm >> j) & 1) {
-                for (int t = 0; t < 4; t++)
-                    sv[t] += lane[t][j];
-            } else {
-                double dl = 0.0, dn = 0.0, dd = 0.0;
-                nb[j] = cj_block_exact(xb + j * 16, hb ? hb + j * 16 : NULL, a[j], g->cur[idx0 + j], alpha, eval_only, &dl,
-                                       &dn, &dd);
-                sv[0] += dl; /* 0 + e is e: the order of cj_block's sums */
-                sv[2] += dn;
-                sv[3] += dd;
-            }
-        }
+    /* the fast lanes' values into the lane partials */
+    const __m256i fmask = _mm256_castps_si256(fast);
+    const __m256d m0 = _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(fmask)));
+    const __m256d m1 = _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_extractf128_si256(fmask, 1)));
+    for (int t = 0; t < 4; t++) {
+        _mm256_storeu_pd(acc[t], _mm256_add_pd(_mm256_loadu_pd(acc[t]), _mm256_and_pd(v[t][0], m0)));
+        _mm256_storeu_pd(acc[t] + 4, _mm256_add_pd(_mm256_loadu_pd(acc[t] + 4), _mm256_and_pd(v[t][1], m1)));
     }
-    *loss = sv[0];
-    *bnd = sv[1];
-    *num = sv[2];
-    *den = sv[3];
+    if (fm != 0xFF)
+        for (int j = 0; j < 8; j++)
+            if (!((fm >> j) & 1))
+                nb[j] = cj_block_exact(xb + j * 16, hb ? hb + j * 16 : NULL, a[j], g->cur[idx0 + j], alpha, eval_only,
+                                       &acc[0][j], &acc[2][j], &acc[3][j]);
     if (!eval_only)
         memcpy(g->next + idx0, nb, 8);
 }
@@ -1258,13 +1233,16 @@ static void cj_range(void *argp, int64_t rb, int64_t re, int tid)
     if (job->nonfinite == 0 && g->avx2)
         k8 = nblk / 8 * 8;
 #endif
+    const int64_t kl = nblk / 8 * 8; /* blocks below kl go to lane partials (either path) */
     for (int64_t r = rb; r < re; r++) {
-        double loss = 0.0, bnd = 0.0, num = 0.0, den = 0.0, exact = 0.0;
+        double acc[4][8], exact = 0.0; /* loss, bound, num, den of blocks k < kl, by k mod 8 */
+        memset(acc, 0, sizeof acc);
         const float *x = nvfp4i_row(&job->src, r, xbuf, job->padded);
 #if NVFP4I_EVAL_AVX2 && SOAR_AVX2
         for (int64_t k = 0; k < k8; k += 8)
-            cjf_group_avx2(g, x, r, k, pre, &loss, &bnd, &num, &den, want_exact ? &exact : NULL);
+            cjf_group_avx2(g, x, r, k, pre, acc, want_exact ? &exact : NULL);
 #endif
+        double tail[4] = {0.0, 0.0, 0.0, 0.0};
         for (int64_t k = k8; k < nblk; k++) {
             const float *xb = x + k * 16;
             const float *hb = job->h ? job->h + k * 16 : NULL;
@@ -1281,10 +1259,24 @@ static void cj_range(void *argp, int64_t rb, int64_t re, int tid)
                 double t1, t2;
                 exact += nvfp4i_eval_block(xb, hb, nvfp4i_block_amax(xb, 16), b, alpha, c, &t1, &t2);
             }
-            const uint8_t nb = cj_block(xb, hb, b, alpha, eval_only, &loss, &bnd, &num, &den);
+            const int j = (int)(k % 8);
+            double *sum[4] = {&acc[0][j], &acc[1][j], &acc[2][j], &acc[3][j]};
+            if (k >= kl)
+                for (int t = 0; t < 4; t++)
+                    sum[t] = &tail[t];
+            const uint8_t nb = cj_block(xb, hb, b, alpha, eval_only, sum[0], sum[1], sum[2], sum[3]);
             if (!eval_only)
                 g->next[idx] = nb;
         }
+        /* the lane partials in lane order, then the tail blocks in order */
+        double tot[4];
+        for (int t = 0; t < 4; t++) {
+            tot[t] = 0.0;
+            for (int j = 0; j < 8; j++)
+                tot[t] += acc[t][j];
+            tot[t] += tail[t];
+        }
+        const double loss = tot[0], bnd = tot[1], num = tot[2], den = tot[3];
         g->row_loss[r] = loss;
         g->row_bnd[r] = bnd;
         g->row_num[r] = num;

@@ -503,10 +503,14 @@ SOAR_TARGET static int dss_stage1_avx2(const norm8 *n, int weighted, const dss_l
 /* The coupled codes of byte b[j] for each of eight blocks (nvfp4i_encode lane by lane), packed
  * as nvfp4i_pack packs them (element 2i in the low nibble of byte i) straight into out[8j..8j+7].
  * Returns the lanes of `need` where some element's neighbour code towards x might decode strictly
- * closer than its coupled code (dss_exact8's float32 test, which cannot miss one; only there can
- * the per-element nearest codes differ from the coupled ones). */
+ * closer than its coupled code (only there can the per-element nearest codes differ from the
+ * coupled ones). The test works on the scaled value y = RN(|x|·inv) and its coupled value v:
+ * with D = f·α, y is |x|/D within 3.01u (u = 2^-24) and the decoded values are v·D and v'·D
+ * within u each, so a neighbour v' can decode strictly closer only if |x|/D lies past the
+ * midpoint of v and v' less 6u, i.e. |y − v| ≥ |v' − v|/2 − 25u. The test flags
+ * |y − v| ≥ h − 2^-18·(y + 1), h the half-gap towards y (+Inf past 6), a superset. */
 SOAR_TARGET static int dss_codes_near8(const nvfp4i_eval8_in *in, const float *a, const uint8_t *b, float alpha,
-                                              int need, uint8_t *out)
+                                       int need, uint8_t *out)
 {
     /* f(b) and nvfp4i_block_inv lane by lane */
     const __m256i bi = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)b));
@@ -517,27 +521,22 @@ SOAR_TARGET static int dss_codes_near8(const nvfp4i_eval8_in *in, const float *a
                                                       _mm256_set1_ps(NVFP4I_FLT_MAX)));
     const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u));
     const __m256 tab = _mm256_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f);
-    const __m256 near = _mm256_set1_ps(1.0f + 0x1p-20f);
+    const __m256 hup = _mm256_setr_ps(0.25f, 0.25f, 0.25f, 0.25f, 0.5f, 0.5f, 1.0f, INFINITY);
+    const __m256 hdn = _mm256_setr_ps(INFINITY, 0.25f, 0.25f, 0.25f, 0.25f, 0.5f, 0.5f, 1.0f);
+    const __m256 tau = _mm256_set1_ps(0x1p-18f);
     __m256i pb[8];
     __m256 maybe = _mm256_setzero_ps();
     for (int i = 0; i < 16; i++) {
-        const __m256 ax = _mm256_andnot_ps(sign, in->x[i]);
-        const __m256i m = nvfp4i_e2m1_mag8(_mm256_mul_ps(ax, inv));
+        const __m256 y = _mm256_mul_ps(_mm256_andnot_ps(sign, in->x[i]), inv);
+        const __m256i m = nvfp4i_e2m1_mag8(y);
         const __m256i c = _mm256_or_si256(m, _mm256_srli_epi32(_mm256_castps_si256(_mm256_and_ps(sign, in->x[i])), 28));
         pb[i / 2] = i % 2 ? _mm256_or_si256(pb[i / 2], _mm256_slli_epi32(c, 4)) : c;
-        if (need) { /* dss_exact8's test: the neighbour towards x within 2^-20 of as close */
-            const __m256 xh = _mm256_mul_ps(_mm256_mul_ps(_mm256_permutevar8x32_ps(tab, m), f), al);
-            const __m256i up = _mm256_castps_si256(_mm256_cmp_ps(xh, ax, _CMP_LT_OQ));
-            const __m256i m2 = _mm256_sub_epi32(m, _mm256_or_si256(up, _mm256_set1_epi32(1)));
-            const __m256i bad = _mm256_or_si256(_mm256_castps_si256(_mm256_cmp_ps(xh, ax, _CMP_EQ_OQ)),
-                                                _mm256_or_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), m2),
-                                                                _mm256_cmpgt_epi32(m2, _mm256_set1_epi32(7))));
-            const __m256 xh2 = _mm256_mul_ps(
-                _mm256_mul_ps(_mm256_permutevar8x32_ps(tab, _mm256_and_si256(m2, _mm256_set1_epi32(7))), f), al);
-            maybe = _mm256_or_ps(maybe, _mm256_andnot_ps(_mm256_castsi256_ps(bad),
-                                                         _mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_sub_ps(xh2, ax)),
-                                                                       _mm256_mul_ps(_mm256_andnot_ps(sign, _mm256_sub_ps(xh, ax)), near),
-                                                                       _CMP_LE_OQ)));
+        if (need) {
+            const __m256 d = _mm256_sub_ps(y, _mm256_permutevar8x32_ps(tab, m));
+            const __m256 h = _mm256_blendv_ps(_mm256_permutevar8x32_ps(hdn, m), _mm256_permutevar8x32_ps(hup, m),
+                                              _mm256_cmp_ps(d, zero, _CMP_GT_OQ));
+            maybe = _mm256_or_ps(maybe, _mm256_cmp_ps(_mm256_sub_ps(h, _mm256_andnot_ps(sign, d)),
+                                                      _mm256_fmadd_ps(y, tau, tau), _CMP_LE_OQ));
         }
     }
     /* lane j's eight bytes: the low four in lo, the high four in hi, then 64-bit lanes in order */

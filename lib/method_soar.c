@@ -551,63 +551,78 @@ SOAR_TARGET static int dss_codes_near8(const nvfp4i_eval8_in *in, const float *a
     return need & _mm256_movemask_ps(maybe);
 }
 
-/* Stage 2 for eight tame blocks, one byte each (b[j]): dss_exact's error lane by lane, without
- * the codes. The coupled code's neighbour towards x can decode strictly closer only where x is
- * within rounding of a midpoint (in a tame block the coupled code is within one step of the
- * nearest, so dss_exact's walk never takes a second step); a float32 test that cannot miss such
- * a lane (|fl(x̂₂ − |x|)| ≤ |fl(x̂ − |x|)|·(1 + 2^-20), each difference within 2^-24 of exact)
- * sends an element down the float64 comparison only when some lane might. fix[j] is set when
- * lane j's nearest codes differ from its coupled ones (then dss_exact supplies them). */
-SOAR_TARGET static void dss_exact8(const nvfp4i_eval8_in *in, const uint8_t *b, float alpha, double *err,
-                                          int *fix)
+/* Stage 2 for eight blocks given by pointers (xp[j], hp[j], finite input), one byte each (b[j]):
+ * lanes in `near` get dss_exact's error (per-element nearest codes), the others
+ * nvfp4i_eval_block's (coupled codes), summed in float64 in element order either way. The
+ * coupled code's neighbour towards x can decode strictly closer only where x is within rounding
+ * of a midpoint (in a tame block the coupled code is within one step of the nearest, so
+ * dss_exact's walk never takes a second step); a float32 test that cannot miss such a lane
+ * (|fl(x̂₂ − |x|)| ≤ |fl(x̂ − |x|)|·(1 + 2^-20), each difference within 2^-24 of exact) sends an
+ * element down the float64 comparison only when some lane might. */
+SOAR_TARGET static void dss_exact8p(const float *const *xp, const float *const *hp, const uint8_t *b, float alpha,
+                                    int near, double *err)
 {
-    float fv[8], iv[8];
-    for (int j = 0; j < 8; j++) {
-        fv[j] = nvfp4i_e4m3_to_float(b[j]);
-        iv[j] = 1.0f / (fv[j] * alpha);
-        iv[j] = iv[j] <= NVFP4I_FLT_MAX ? iv[j] : NVFP4I_FLT_MAX;
+    __m256 xt[16], wt[16];
+    const int weighted = hp[0] != NULL;
+    for (int half = 0; half < 2; half++) {
+        for (int j = 0; j < 8; j++)
+            xt[half * 8 + j] = _mm256_loadu_ps(xp[j] + half * 8);
+        nvfp4i_tr8(xt + half * 8);
+        if (weighted) {
+            for (int j = 0; j < 8; j++)
+                wt[half * 8 + j] = _mm256_loadu_ps(hp[j] + half * 8);
+            nvfp4i_tr8(wt + half * 8);
+        }
     }
+    const __m256i bi = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)b));
+    const __m256 al = _mm256_set1_ps(alpha), f = nvfp4i_e4m3_val8(bi);
+    const __m256 inv =
+        _mm256_min_ps(_mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_mul_ps(f, al)), _mm256_set1_ps(NVFP4I_FLT_MAX));
     const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u));
     const __m256 tab = _mm256_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f);
-    const __m256 f = _mm256_loadu_ps(fv), inv = _mm256_loadu_ps(iv), al = _mm256_set1_ps(alpha);
-    const __m256 near = _mm256_set1_ps(1.0f + 0x1p-20f);
+    const __m256 nearv = _mm256_set1_ps(1.0f + 0x1p-20f);
     const __m256d sd = _mm256_castsi256_pd(_mm256_set1_epi64x((long long)0x8000000000000000ull));
+    const __m256i coupled = _mm256_cmpeq_epi32(
+        _mm256_and_si256(_mm256_set1_epi32(near), _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128)), _mm256_setzero_si256());
     __m256d e0 = _mm256_setzero_pd(), e1 = _mm256_setzero_pd();
-    int any = 0;
     for (int i = 0; i < 16; i++) {
-        const __m256 ax = _mm256_andnot_ps(sign, in->x[i]);
+        const __m256 ax = _mm256_andnot_ps(sign, xt[i]);
         const __m256i m = nvfp4i_e2m1_mag8(_mm256_mul_ps(ax, inv));
         const __m256 xh = _mm256_mul_ps(_mm256_mul_ps(_mm256_permutevar8x32_ps(tab, m), f), al);
-        const __m256d a0 = _mm256_cvtps_pd(_mm256_castps256_ps128(ax)), a1 = _mm256_cvtps_pd(_mm256_extractf128_ps(ax, 1));
+        const __m256d a0 = _mm256_cvtps_pd(_mm256_castps256_ps128(ax));
+        const __m256d a1 = _mm256_cvtps_pd(_mm256_extractf128_ps(ax, 1));
         __m256d d0 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(xh)), a0);
         __m256d d1 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(xh, 1)), a1);
-        /* the neighbour towards x: up where x̂ < |x|, else down; none at x̂ = |x| or past 0..7 */
+        /* the neighbour towards x: up where x̂ < |x|, else down; none at x̂ = |x|, past 0..7, or
+         * in a coupled lane */
         const __m256i up = _mm256_castps_si256(_mm256_cmp_ps(xh, ax, _CMP_LT_OQ));
         const __m256i m2 = _mm256_sub_epi32(m, _mm256_or_si256(up, _mm256_set1_epi32(1)));
-        const __m256i bad = _mm256_or_si256(_mm256_castps_si256(_mm256_cmp_ps(xh, ax, _CMP_EQ_OQ)),
-                                            _mm256_or_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), m2),
-                                                            _mm256_cmpgt_epi32(m2, _mm256_set1_epi32(7))));
+        const __m256i bad =
+            _mm256_or_si256(_mm256_or_si256(_mm256_castps_si256(_mm256_cmp_ps(xh, ax, _CMP_EQ_OQ)), coupled),
+                            _mm256_or_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), m2),
+                                            _mm256_cmpgt_epi32(m2, _mm256_set1_epi32(7))));
         const __m256 xh2 = _mm256_mul_ps(
             _mm256_mul_ps(_mm256_permutevar8x32_ps(tab, _mm256_and_si256(m2, _mm256_set1_epi32(7))), f), al);
         const __m256 maybe = _mm256_andnot_ps(
             _mm256_castsi256_ps(bad),
             _mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_sub_ps(xh2, ax)),
-                          _mm256_mul_ps(_mm256_andnot_ps(sign, _mm256_sub_ps(xh, ax)), near), _CMP_LE_OQ));
+                          _mm256_mul_ps(_mm256_andnot_ps(sign, _mm256_sub_ps(xh, ax)), nearv), _CMP_LE_OQ));
         if (_mm256_movemask_ps(maybe)) { /* the exact comparison, in float64 as dss_exact makes it */
-            const __m256 ok = _mm256_castsi256_ps(_mm256_andnot_si256(bad, _mm256_set1_epi32(-1)));
+            const __m256i ok = _mm256_andnot_si256(bad, _mm256_set1_epi32(-1));
             const __m256d g0 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(xh2)), a0);
             const __m256d g1 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(xh2, 1)), a1);
             const __m256d t0 = _mm256_and_pd(_mm256_cmp_pd(_mm256_andnot_pd(sd, g0), _mm256_andnot_pd(sd, d0), _CMP_LT_OQ),
-                                             _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(_mm256_castps_si256(ok)))));
+                                             _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(ok))));
             const __m256d t1 = _mm256_and_pd(_mm256_cmp_pd(_mm256_andnot_pd(sd, g1), _mm256_andnot_pd(sd, d1), _CMP_LT_OQ),
-                                             _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_extractf128_si256(_mm256_castps_si256(ok), 1))));
+                                             _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_extractf128_si256(ok, 1))));
             d0 = _mm256_blendv_pd(d0, g0, t0);
             d1 = _mm256_blendv_pd(d1, g1, t1);
-            any |= _mm256_movemask_pd(t0) | (_mm256_movemask_pd(t1) << 4);
         }
-        if (in->weighted) {
-            e0 = _mm256_add_pd(e0, _mm256_mul_pd(_mm256_mul_pd(in->wd[2 * i], d0), d0));
-            e1 = _mm256_add_pd(e1, _mm256_mul_pd(_mm256_mul_pd(in->wd[2 * i + 1], d1), d1));
+        if (weighted) {
+            const __m256d w0 = _mm256_cvtps_pd(_mm256_castps256_ps128(wt[i]));
+            const __m256d w1 = _mm256_cvtps_pd(_mm256_extractf128_ps(wt[i], 1));
+            e0 = _mm256_add_pd(e0, _mm256_mul_pd(_mm256_mul_pd(w0, d0), d0));
+            e1 = _mm256_add_pd(e1, _mm256_mul_pd(_mm256_mul_pd(w1, d1), d1));
         } else {
             e0 = _mm256_add_pd(e0, _mm256_mul_pd(d0, d0));
             e1 = _mm256_add_pd(e1, _mm256_mul_pd(d1, d1));
@@ -615,8 +630,89 @@ SOAR_TARGET static void dss_exact8(const nvfp4i_eval8_in *in, const uint8_t *b, 
     }
     _mm256_storeu_pd(err, e0);
     _mm256_storeu_pd(err + 4, e1);
-    for (int j = 0; j < 8; j++)
-        fix[j] = (any >> j) & 1;
+}
+
+/* Stage 2 queued over a row: a block with several candidates (or a start byte outside its range)
+ * needs the exact error of its start block (coupled codes) and of each candidate (nearest codes);
+ * those items are scored eight at a time, whatever blocks they come from, and each block is then
+ * resolved as dss_finish resolves it: the smallest candidate error wins (the lowest byte on a tie)
+ * when it is strictly below the start block's; a winner's nearest codes come from dss_exact. */
+#define DSSQ_ITEMS 64
+#define DSSQ_BLOCKS 16
+typedef struct {
+    const float *x, *h; /* the row (block k at x + 16k) and its weights, or NULL */
+    float alpha;
+    uint8_t *scales, *codes; /* the row's outputs (linear scales, packed codes) */
+    int n, nb;
+    int32_t slot[DSSQ_ITEMS];
+    uint8_t byte[DSSQ_ITEMS], near[DSSQ_ITEMS];
+    int64_t blk[DSSQ_BLOCKS];
+    float a[DSSQ_BLOCKS];
+    double es[DSSQ_BLOCKS], be[DSSQ_BLOCKS];
+    uint8_t bb[DSSQ_BLOCKS];
+} dss_queue;
+
+static void dssq_init(dss_queue *q, const float *x, const float *h, float alpha, uint8_t *scales, uint8_t *codes)
+{
+    q->x = x;
+    q->h = h;
+    q->alpha = alpha;
+    q->scales = scales;
+    q->codes = codes;
+    q->n = q->nb = 0;
+}
+
+SOAR_TARGET static void dssq_flush(dss_queue *q)
+{
+    for (int i = 0; i < q->n; i += 8) {
+        const float *xp[8], *hp[8];
+        uint8_t b[8];
+        int near = 0;
+        double e[8];
+        for (int j = 0; j < 8; j++) { /* a short last batch repeats its first item */
+            const int t = i + j < q->n ? i + j : i;
+            const int64_t k = q->blk[q->slot[t]];
+            xp[j] = q->x + 16 * k;
+            hp[j] = q->h ? q->h + 16 * k : NULL;
+            b[j] = q->byte[t];
+            near |= q->near[t] << j;
+        }
+        dss_exact8p(xp, hp, b, q->alpha, near, e);
+        for (int j = 0; j < 8 && i + j < q->n; j++) {
+            const int s = q->slot[i + j];
+            if (!q->near[i + j])
+                q->es[s] = e[j];
+            else if (e[j] < q->be[s] || (e[j] == q->be[s] && b[j] < q->bb[s])) {
+                q->be[s] = e[j];
+                q->bb[s] = b[j];
+            }
+        }
+    }
+    for (int s = 0; s < q->nb; s++)
+        if (q->be[s] < q->es[s]) {
+            const int64_t k = q->blk[s];
+            uint8_t c[16];
+            q->scales[k] = q->bb[s];
+            dss_exact(q->x + 16 * k, q->h ? q->h + 16 * k : NULL, q->a[s], q->bb[s], q->alpha, c);
+            nvfp4i_pack(c, 16, q->codes + 8 * k);
+        }
+    q->n = q->nb = 0;
+}
+
+/* Queues block k (amax a, start byte st, already written with its coupled codes) with its
+ * candidate bytes cand[0..nc), nc < DSSQ_ITEMS. */
+static void dssq_add(dss_queue *q, int64_t k, float a, uint8_t st, const uint8_t *cand, int nc)
+{
+    if (q->nb == DSSQ_BLOCKS || q->n + 1 + nc > DSSQ_ITEMS)
+        dssq_flush(q);
+    const int s = q->nb++;
+    q->blk[s] = k;
+    q->a[s] = a;
+    q->be[s] = INFINITY;
+    q->bb[s] = 0xFF;
+    q->slot[q->n] = s, q->byte[q->n] = st, q->near[q->n] = 0, q->n++;
+    for (int i = 0; i < nc; i++)
+        q->slot[q->n] = s, q->byte[q->n] = cand[i], q->near[q->n] = 1, q->n++;
 }
 
 /* How stage 1 leaves a lane of dss_group_avx2. */
@@ -676,9 +772,11 @@ static inline void dss_put(const uint8_t *c, uint8_t *out) { nvfp4i_pack(c, 16, 
  *  - DSS_EXACT: the start block's exact error and each candidate's, eight lanes at a time in
  *    rounds (ascending bytes, as dss_finish visits them).
  * Writes the bytes and the 8 packed code bytes of each block (out[8j..]). */
-SOAR_TARGET static void dss_group_avx2(const float *x, const float *h, float alpha, const uint8_t *start, float pre,
-                                       double wlo, double whi, uint8_t *bytes, uint8_t *out, float *a)
+SOAR_TARGET static void dss_group_avx2(dss_queue *q, int64_t kg, float alpha, const uint8_t *start, float pre,
+                                       double wlo, double whi, float *a)
 {
+    const float *x = q->x + 16 * kg, *h = q->h ? q->h + 16 * kg : NULL;
+    uint8_t *bytes = q->scales + kg, *out = q->codes + 8 * kg;
     nvfp4i_eval8_in in;
     nvfp4i_eval8_load32(&in, x, h);
     norm8 n8;
@@ -747,47 +845,15 @@ SOAR_TARGET static void dss_group_avx2(const float *x, const float *h, float alp
 #ifdef DSS_PROF
     dss_prof_count(kind, need, nexact, cnt);
 #endif
-    int won[8] = {0}, wfix[8] = {0};
-    if (nexact || nfull) {
-        double e1[8], e2[8], t1[8], t2[8];
-        int fix[8], next[8], rounds = 0;
-        uint8_t cand[8];
+    int won[8] = {0};
+    if (nfull) { /* outside stage 1's range: every byte exactly */
+        double e1[8], t1[8], t2[8];
         nvfp4i_eval8_prep64(&in);
         nvfp4i_eval8(&in, a, start, alpha, e1, t1, t2);
-        for (int j = 0; j < 8; j++) {
-            next[j] = first[j];
-            if (kind[j] == DSS_EXACT && e1[j] == 0.0)
-                kind[j] = DSS_NONE; /* nothing is below an exact zero */
-            if (kind[j] == DSS_EXACT && cnt[j] > rounds)
-                rounds = cnt[j];
-        }
-        /* round r scores each EXACT lane's r-th candidate, keeping a strictly smaller error;
-         * nearest codes that differ from the coupled ones (fix) come from dss_exact at the end */
-        for (int r = 0; r < rounds; r++) {
-            for (int j = 0; j < 8; j++) {
-                cand[j] = bytes[j];
-                if (kind[j] != DSS_EXACT || r >= cnt[j])
-                    continue;
-                if (r > 0)
-                    while (!(score[next[j]][j] <= thr[j]))
-                        next[j]++;
-                cand[j] = (uint8_t)(L[j].blo + next[j]++);
-            }
-            dss_exact8(&in, cand, alpha, e2, fix);
-            for (int j = 0; j < 8; j++)
-                if (kind[j] == DSS_EXACT && r < cnt[j] && e2[j] < e1[j]) {
-                    e1[j] = e2[j];
-                    bytes[j] = cand[j];
-                    wfix[j] = fix[j];
-                    won[j] = 1;
-                }
-        }
-        for (int j = 0; j < 8; j++) /* outside stage 1's range: every byte exactly */
-            if (kind[j] == DSS_FULL && e1[j] != 0.0) {
+        for (int j = 0; j < 8; j++)
+            if (kind[j] == DSS_FULL && e1[j] != 0.0)
                 bytes[j] = dss_finish(x + j * 16, h ? h + j * 16 : NULL, a[j], alpha, L[j].blo, L[j].bhi, NULL, 1, 0,
                                       0.0f, bytes[j], e1[j], NULL, &won[j]);
-                wfix[j] = won[j];
-            }
     }
     const int flagged = dss_codes_near8(&in, a, bytes, alpha, need, out);
 #ifdef DSS_PROF
@@ -806,11 +872,34 @@ SOAR_TARGET static void dss_group_avx2(const float *x, const float *h, float alp
                 if (e < nvfp4i_eval_block(xj, hj, a[j], bytes[j], alpha, c0, &t1, &t2))
                     dss_put(c, out + 8 * j);
             }
-        } else if (won[j] && wfix[j]) { /* stage 2's winners: their own nearest codes */
+        } else if (won[j]) { /* a DSS_FULL winner: its own nearest codes */
             dss_exact(xj, hj, a[j], bytes[j], alpha, c);
             dss_put(c, out + 8 * j);
         }
     }
+    /* stage 2, queued (after this group's outputs are written: a flush may rewrite them) */
+    if (nexact)
+        for (int j = 0; j < 8; j++)
+            if (kind[j] == DSS_EXACT) {
+                uint8_t cand[DSS_RANGE_MAX];
+                int nc = 0;
+                for (int k = k0; k <= L[j].bhi - L[j].blo; k++)
+                    if (score[k][j] <= thr[j])
+                        cand[nc++] = (uint8_t)(L[j].blo + k);
+                if (nc < DSSQ_ITEMS) {
+                    dssq_add(q, kg + j, a[j], start[j], cand, nc);
+                } else { /* more candidates than the queue holds (a wide window): this block alone */
+                    const float *xj = x + j * 16, *hj = h ? h + j * 16 : NULL;
+                    uint8_t c[16];
+                    double t1, t2;
+                    const double es = nvfp4i_eval_block(xj, hj, a[j], start[j], alpha, c, &t1, &t2);
+                    int w = 0;
+                    bytes[j] = dss_finish(xj, hj, a[j], alpha, L[j].blo, L[j].bhi, &score[0][j], 8, k0, thr[j], start[j],
+                                          es, c, &w);
+                    if (w)
+                        dss_put(c, out + 8 * j);
+                }
+            }
 }
 /* The coupled codes of eight blocks at bytes b (nvfp4i_encode_block, finite input), packed. */
 SOAR_TARGET static void encode_group8(const float *x, float alpha, const uint8_t *b, uint8_t *out)
@@ -850,13 +939,15 @@ static void dss_row_fn(const nvfp4i_job *job, const float *x, uint8_t *codes_row
     if (job->nonfinite == 0 && soar_have_avx2() && nvfp4i_eval_have_avx2()) {
         const float pre = nvfp4i_max_pre(job->s_enc);
         k0 = job->nblk / 8 * 8;
+        dss_queue q;
+        dssq_init(&q, x, job->h, job->s_dec, scales_row, codes_row);
         for (int64_t k = 0; k < k0; k += 8) {
             float a[8];
-            dss_group_avx2(x + k * 16, job->h ? job->h + k * 16 : NULL, job->s_dec, NULL, pre, job->q->dss_lo,
-                           job->q->dss_hi, scales_row + k, codes_row + k * 8, a);
-            for (int j = 0; j < 8; j++)
-                st->underflow += a[j] > 0.0f && nvfp4i_e4m3_to_float(scales_row[k + j]) == 0.0f;
+            dss_group_avx2(&q, k, job->s_dec, NULL, pre, job->q->dss_lo, job->q->dss_hi, a);
         }
+        dssq_flush(&q);
+        for (int64_t k = 0; k < k0; k++)
+            st->underflow += nvfp4i_e4m3_to_float(scales_row[k]) == 0.0f && nvfp4i_block_amax(x + k * 16, 16) > 0.0f;
     }
 #endif
     for (int64_t k = k0; k < job->nblk; k++) {
@@ -1311,16 +1402,18 @@ static void out_range(void *argp, int64_t rb, int64_t re, int tid)
                                                         nvfp4i_block_amax(xb, 16), cur[k], alpha, c, &t1, &t2);
             }
 #if DSS_GROUPS
+        dss_queue dq;
+        dssq_init(&dq, x, job->h, alpha, scales, codes);
         for (int64_t k = 0; k < k8; k += 8) { /* blocks k..k+7 at once: DSS, or CJSO's codes */
             float a8[8];
             if (g->dss) {
-                dss_group_avx2(x + k * 16, job->h ? job->h + k * 16 : NULL, alpha, cur + k, 0.0f, job->q->dss_lo,
-                               job->q->dss_hi, scales + k, codes + k * 8, a8);
+                dss_group_avx2(&dq, k, alpha, cur + k, 0.0f, job->q->dss_lo, job->q->dss_hi, a8);
             } else {
                 memcpy(scales + k, cur + k, 8);
                 encode_group8(x + k * 16, alpha, cur + k, codes + k * 8);
             }
         }
+        dssq_flush(&dq);
 #endif
         for (int64_t k = k8; k < nblk; k++) {
             const float *xb = x + k * 16;

@@ -976,6 +976,7 @@ enum { PASS_INIT, PASS_UPDATE, PASS_EVAL };
 typedef struct {
     nvfp4i_job *job;
     float *xbuf;      /* [threads][padded] */
+    float *nrm;       /* [4][rows·nblk]: each block's a, scale2 (0 if not tame), wscale, S, from PASS_INIT */
     uint8_t *cur;     /* the iterate's block bytes [rows·nblk] (written in PASS_INIT) */
     uint8_t *next;    /* the updated bytes (PASS_INIT, PASS_UPDATE) */
     double *row_loss;  /* [rows]: the iterate's loss as scored (see cjf_score) */
@@ -1236,8 +1237,29 @@ SOAR_TARGET static void cjf_group_avx2(cj_arg *g, const float *x, int64_t r, int
             nvfp4i_tr8(wt + half * 8);
         }
     }
+    /* the normalisation is the same in every pass: PASS_INIT computes and keeps it */
     norm8 n8;
-    normalise8(xt, hb ? wt : NULL, 0, &n8);
+    const int64_t nbt = job->src.rows * job->nblk;
+    float *na = g->nrm + idx0, *ns2 = na + nbt, *nws = ns2 + nbt, *nS = nws + nbt;
+    if (g->mode == PASS_INIT) {
+        normalise8(xt, hb ? wt : NULL, 0, &n8);
+        _mm256_storeu_ps(na, n8.a);
+        _mm256_storeu_ps(ns2, _mm256_and_ps(n8.tame, n8.scale2));
+        _mm256_storeu_ps(nws, n8.wscale);
+        _mm256_storeu_ps(nS, n8.S);
+    } else {
+        const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u));
+        for (int i = 0; i < 16; i++)
+            n8.ax[i] = _mm256_andnot_ps(sign, xt[i]);
+        n8.a = _mm256_loadu_ps(na);
+        n8.scale2 = _mm256_loadu_ps(ns2);
+        n8.wscale = _mm256_loadu_ps(nws);
+        n8.S = _mm256_loadu_ps(nS);
+        n8.tame = _mm256_cmp_ps(n8.scale2, _mm256_setzero_ps(), _CMP_NEQ_OQ);
+        if (hb)
+            for (int i = 0; i < 16; i++)
+                n8.wn[i] = _mm256_mul_ps(wt[i], n8.wscale);
+    }
     const __m256 av = n8.a;
     float a[8];
     _mm256_storeu_ps(a, av);
@@ -1470,7 +1492,8 @@ static nvfp4_status cjso_run(nvfp4i_job *job, nvfp4i_stats_acc *st, int dss)
     g.xbuf = nvfp4i_alloc(ctx, (size_t)t * (size_t)job->padded * sizeof(float));
     for (int i = 0; i < 3; i++)
         buf[i] = nvfp4i_alloc(ctx, (size_t)nb);
-    g.row_loss = nvfp4i_alloc(ctx, (size_t)rows * 5 * sizeof(double));
+    /* five doubles per row, then the eight-lane path's per-block normalisation (four floats) */
+    g.row_loss = nvfp4i_alloc(ctx, (size_t)rows * 5 * sizeof(double) + (size_t)nb * 4 * sizeof(float));
     g.st = nvfp4i_calloc(ctx, (size_t)t, sizeof(nvfp4i_stats_acc));
     nvfp4_status s = NVFP4_OK;
     if (!g.xbuf || !buf[0] || !buf[1] || !buf[2] || !g.row_loss || !g.st) {
@@ -1481,6 +1504,7 @@ static nvfp4_status cjso_run(nvfp4i_job *job, nvfp4i_stats_acc *st, int dss)
     g.row_num = g.row_loss + 2 * rows;
     g.row_den = g.row_loss + 3 * rows;
     g.row_exact = g.row_loss + 4 * rows;
+    g.nrm = (float *)(void *)(g.row_loss + 5 * rows);
 
     const int fixed_alpha = job->q->global_scale > 0.0;
     const int iters = job->q->cjso_iters;

@@ -416,7 +416,7 @@ SOAR_TARGET static inline __m256 val8_lt7(__m256 y)
     } while (0)
 
 /* Stage 1's element loop for two bytes (inverse steps inv0, inv1). */
-SOAR_TARGET static inline void dss_sum2(const norm8 *n, int weighted, int full, __m256 inv0, __m256 inv1, __m256 *pe0,
+SOAR_TARGET __attribute__((noinline)) static void dss_sum2(const norm8 *n, int weighted, int full, __m256 inv0, __m256 inv1, __m256 *pe0,
                                         __m256 *pe1)
 {
     /* elements 0-7 and 8-15 in separate sums (yscore's order): four chains at once */

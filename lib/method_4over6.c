@@ -131,21 +131,6 @@ static uint8_t fo6_block_fn(const nvfp4i_job *job, const float *x, const float *
 #define FO6_AVX2 1
 #define FO6_TARGET __attribute__((target("avx2")))
 
-/* E4M3 bytes (int32 lanes) of non-negative finite y: nvfp4i_e4m3_from_float lane by lane
- * (normal range: round to 3 mantissa bits on the bit pattern, saturating at 0x7E; below 2^-6:
- * the subnormal count RNE(y·2^9), an exact scaling rounded by the default RNE mode). */
-FO6_TARGET static inline __m256i fo6_e4m3(__m256 y)
-{
-    __m256i au = _mm256_castps_si256(y);
-    __m256i r = _mm256_add_epi32(_mm256_add_epi32(au, _mm256_set1_epi32(0x7FFFF)),
-                                 _mm256_and_si256(_mm256_srli_epi32(au, 20), _mm256_set1_epi32(1)));
-    __m256i cn = _mm256_min_epi32(_mm256_sub_epi32(_mm256_srli_epi32(r, 20), _mm256_set1_epi32(120 << 3)),
-                                  _mm256_set1_epi32(0x7E));
-    __m256i cs = _mm256_cvtps_epi32(_mm256_mul_ps(y, _mm256_set1_ps(512.0f)));
-    __m256i sub = _mm256_cmpgt_epi32(_mm256_set1_epi32(0x3C800000), au);
-    return _mm256_blendv_epi8(cn, cs, sub);
-}
-
 /* Decoded value of E4M3 bytes 0..0x7E in int32 lanes (nvfp4i_e4m3_to_float). */
 FO6_TARGET static inline __m256 fo6_e4m3_val(__m256i c)
 {
@@ -248,7 +233,7 @@ fo6_row_core(const fo6_params *p, const float *x, const float *h, int64_t ngroup
         for (int i = 0; i < 16; i++)
             a = _mm256_max_ps(a, _mm256_and_ps(absm, r[i]));
         __m256 base = _mm256_mul_ps(_mm256_div_ps(a, _mm256_set1_ps(6.0f)), _mm256_set1_ps(p->s_enc));
-        __m256i b6 = fo6_e4m3(base), b4 = fo6_e4m3(_mm256_mul_ps(base, _mm256_set1_ps(1.5f)));
+        __m256i b6 = nvfp4i_e4m3_rne8(base), b4 = nvfp4i_e4m3_rne8(_mm256_mul_ps(base, _mm256_set1_ps(1.5f)));
         __m256 f6 = fo6_e4m3_val(b6), f4 = fo6_e4m3_val(b4);
         __m256 i6 = fo6_inv(a, f6, sdec), i4 = fo6_inv(a, f4, sdec);
         const fo6_lane l6 = fo6_lane_setup(i6, f6, A, sixm), l4 = fo6_lane_setup(i4, f4, A, sixm);

@@ -103,6 +103,31 @@ NVFP4I_EVAL_TARGET static inline __m256 nvfp4i_e2m1_val8(__m256 y)
     return _mm256_min_ps(_mm256_sub_ps(_mm256_add_ps(yc, m), m), _mm256_set1_ps(6.0f));
 }
 
+/* nvfp4i_e2m1_val8 for 0 ≤ y < 7: the grid rounding alone (no cap is needed below 7).
+ * tests/test_methods.c checks every float in [0, 7). */
+NVFP4I_EVAL_TARGET static inline __m256 nvfp4i_e2m1_val8_lt7(__m256 y)
+{
+    const __m256i e = _mm256_max_epi32(_mm256_and_si256(_mm256_castps_si256(y), _mm256_set1_epi32(0x7F800000)),
+                                       _mm256_set1_epi32(0x3F800000));
+    const __m256 m = _mm256_castsi256_ps(_mm256_add_epi32(e, _mm256_set1_epi32(22 << 23)));
+    return _mm256_sub_ps(_mm256_add_ps(y, m), m);
+}
+
+/* E4M3 bytes (int32 lanes) of non-negative y (finite or +Inf): nvfp4i_e4m3_from_float lane by
+ * lane. Normal range: round the bit pattern to three mantissa bits, ties to even, saturating at
+ * 0x7E (448; +Inf included); below 2^-6 the subnormal count RNE(y·2^9), an exact scaling rounded
+ * by the default mode. tests/test_methods.c checks it against the scalar rule. */
+NVFP4I_EVAL_TARGET static inline __m256i nvfp4i_e4m3_rne8(__m256 y)
+{
+    const __m256i au = _mm256_castps_si256(y);
+    const __m256i r = _mm256_add_epi32(_mm256_add_epi32(au, _mm256_set1_epi32(0x7FFFF)),
+                                       _mm256_and_si256(_mm256_srli_epi32(au, 20), _mm256_set1_epi32(1)));
+    const __m256i cn = _mm256_min_epi32(_mm256_sub_epi32(_mm256_srli_epi32(r, 20), _mm256_set1_epi32(120 << 3)),
+                                        _mm256_set1_epi32(0x7E));
+    const __m256i cs = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_min_ps(y, _mm256_set1_ps(1.0f)), _mm256_set1_ps(512.0f)));
+    return _mm256_blendv_epi8(cn, cs, _mm256_cmpgt_epi32(_mm256_set1_epi32(0x3C800000), au));
+}
+
 /* E4M3 values of the bytes b (int32 lanes, 0..0x7E): nvfp4i_e4m3_to_float lane by lane. */
 NVFP4I_EVAL_TARGET static inline __m256 nvfp4i_e4m3_val8(__m256i b)
 {

@@ -398,19 +398,10 @@ SOAR_TARGET static inline __m256 cjf_ok8(__m256 scale2, __m256i b, float alpha)
     return _mm256_and_ps(ok, _mm256_cmp_ps(s, _mm256_set1_ps(0x1p20f), _CMP_LE_OQ));
 }
 
-/* nvfp4i_e2m1_val8 for 0 ≤ y < 7: the grid rounding alone (no cap is needed below 7). */
-SOAR_TARGET static inline __m256 val8_lt7(__m256 y)
-{
-    const __m256i e = _mm256_max_epi32(_mm256_and_si256(_mm256_castps_si256(y), _mm256_set1_epi32(0x7F800000)),
-                                       _mm256_set1_epi32(0x3F800000));
-    const __m256 m = _mm256_castsi256_ps(_mm256_add_epi32(e, _mm256_set1_epi32(22 << 23)));
-    return _mm256_sub_ps(_mm256_add_ps(y, m), m);
-}
-
 /* e += RN(wn·d)·d for the scaled values y (one element, eight lanes); full: y may reach 7. */
 #define YSTEP(y, v, d, e, full, wgt, wn)                                                         \
     do {                                                                                          \
-        v = (full) ? nvfp4i_e2m1_val8(y) : val8_lt7(y);                                           \
+        v = (full) ? nvfp4i_e2m1_val8(y) : nvfp4i_e2m1_val8_lt7(y);                                           \
         d = _mm256_sub_ps(y, v);                                                                  \
         e = _mm256_fmadd_ps((wgt) ? _mm256_mul_ps(wn, d) : d, d, e);                              \
     } while (0)
@@ -800,8 +791,14 @@ SOAR_TARGET static void dss_group_avx2(dss_queue *q, int64_t kg, float alpha, co
     _mm256_storeu_si256((__m256i *)(void *)bhi_v, vhi);
     dss_lane L[8];
     int live[8], kind[8], any = lm != 0;
+    if (!start) { /* nvfp4i_max_scale lane by lane */
+        const __m256i b0 = nvfp4i_e4m3_rne8(_mm256_mul_ps(n8.a, _mm256_set1_ps(pre)));
+        const __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(b0), _mm256_extractf128_si256(b0, 1));
+        _mm_storel_epi64((__m128i *)(void *)bytes, _mm_packus_epi16(w, w));
+    } else {
+        memcpy(bytes, start, 8);
+    }
     for (int j = 0; j < 8; j++) {
-        bytes[j] = start ? start[j] : nvfp4i_max_scale(a[j], pre);
         live[j] = (lm >> j) & 1;
         L[j].blo = blo_v[j], L[j].bhi = bhi_v[j];
         kind[j] = (pm >> j) & 1 ? DSS_FULL : DSS_NONE;
@@ -947,7 +944,7 @@ static void dss_row_fn(const nvfp4i_job *job, const float *x, uint8_t *codes_row
         }
         dssq_flush(&q);
         for (int64_t k = 0; k < k0; k++)
-            st->underflow += nvfp4i_e4m3_to_float(scales_row[k]) == 0.0f && nvfp4i_block_amax(x + k * 16, 16) > 0.0f;
+            st->underflow += scales_row[k] == 0 && nvfp4i_block_amax(x + k * 16, 16) > 0.0f;
     }
 #endif
     for (int64_t k = k0; k < job->nblk; k++) {
@@ -1263,9 +1260,11 @@ SOAR_TARGET static void cjf_group_avx2(cj_arg *g, const float *x, int64_t r, int
     const __m256 av = n8.a;
     float a[8];
     _mm256_storeu_ps(a, av);
-    if (g->mode == PASS_INIT)
-        for (int j = 0; j < 8; j++)
-            g->cur[idx0 + j] = nvfp4i_max_scale(a[j], pre);
+    if (g->mode == PASS_INIT) { /* nvfp4i_max_scale lane by lane */
+        const __m256i b0 = nvfp4i_e4m3_rne8(_mm256_mul_ps(av, _mm256_set1_ps(pre)));
+        const __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(b0), _mm256_extractf128_si256(b0, 1));
+        _mm_storel_epi64((__m128i *)(void *)(g->cur + idx0), _mm_packus_epi16(w, w));
+    }
     const __m256i b = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(g->cur + idx0)));
     if (exact) {
         uint8_t c[16];
@@ -1451,9 +1450,9 @@ static void out_range(void *argp, int64_t rb, int64_t re, int tid)
         }
         for (int64_t k = 0; k < nblk; k++) {
             const float *xb = x + k * 16;
-            const float sv = nvfp4i_e4m3_to_float(scales[k]);
-            st->underflow += sv == 0.0f && nvfp4i_block_amax(xb, 16) > 0.0f;
+            st->underflow += scales[k] == 0 && nvfp4i_block_amax(xb, 16) > 0.0f;
             if (job->want_stats) {
+                const float sv = nvfp4i_e4m3_to_float(scales[k]);
                 for (int j = 0; j < 8; j++) {
                     c[2 * j] = codes[k * 8 + j] & 0xF;
                     c[2 * j + 1] = codes[k * 8 + j] >> 4;

@@ -500,6 +500,15 @@ NVFP4I_EVAL_TARGET static uint64_t mag8_mismatches(void)
         _mm256_storeu_si256((__m256i *)(void *)fb, nvfp4i_e4m3_floor8(y));
         bad += fb[0] != nvfp4i_e4m3_floor_byte(nvfp4_u2f_test(u));
         bad += fb[7] != nvfp4i_e4m3_floor_byte(nvfp4_u2f_test(u + 7u));
+        /* the E4M3 conversion (RNE, satfinite), likewise against nvfp4_e4m3_from_float */
+        _mm256_storeu_si256((__m256i *)(void *)fb, nvfp4i_e4m3_rne8(y));
+        bad += fb[0] != nvfp4_e4m3_from_float(nvfp4_u2f_test(u));
+        bad += fb[7] != nvfp4_e4m3_from_float(nvfp4_u2f_test(u + 7u));
+        /* the grid rounding without the caps, below 7 */
+        if (u < 0x40E00000u) {
+            __m256i lt = _mm256_castps_si256(_mm256_cmp_ps(val, nvfp4i_e2m1_val8_lt7(y), _CMP_EQ_OQ));
+            bad += 8u - (unsigned)__builtin_popcount((unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(lt)));
+        }
     }
     return bad;
 }
@@ -520,6 +529,9 @@ NVFP4I_EVAL_TARGET static int val8_extra_mismatches(void)
     bad += nvfp4i_e4m3_floor_byte(448.0f) != 0x7E;
     bad += nvfp4i_e4m3_floor_byte(INFINITY) != 0x7E;
     bad += nvfp4i_e4m3_floor_byte(0x1p-10f) != 0;
+    int32_t rb[8];
+    _mm256_storeu_si256((__m256i *)(void *)rb, nvfp4i_e4m3_rne8(_mm256_set1_ps(INFINITY)));
+    bad += rb[0] != 0x7E;
     for (int b = 0; b < 0x7F; b += 8) {
         _mm256_storeu_ps(v, nvfp4i_e4m3_val8(_mm256_add_epi32(_mm256_set1_epi32(b), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))));
         for (int j = 0; j < 8 && b + j < 0x7F; j++)

@@ -757,6 +757,24 @@ static void check_dss_blocks(const float *h, double lo, double hi)
     result ds = run(&c, x, rows, cols);
     assert_true(ds.gs == mx.gs); /* DSS alone keeps MAX's global scale */
     const float gs = ds.gs;
+    {
+        /* the same blocks eight to a row (38 rows of 128, the last padded with zero blocks, so
+         * the tensor amax and global scale stay), where the eight-lane path with its stage-2
+         * shortcuts and row queue decides: the same bytes and codes as block by block */
+        float *x8 = calloc(38 * 128, sizeof(float)), h8[128];
+        assert_non_null(x8);
+        memcpy(x8, x, (size_t)(rows * cols) * sizeof(float));
+        for (int i = 0; i < 128; i++)
+            h8[i] = h ? h[i % 16] : 1.0f;
+        cfg c8 = c;
+        c8.h = h ? h8 : NULL;
+        result d8 = run(&c8, x8, 38, 128);
+        assert_true(d8.gs == gs);
+        assert_memory_equal(d8.scales, ds.scales, (size_t)rows);
+        assert_memory_equal(d8.codes, ds.codes, (size_t)rows * 8);
+        result_free(&d8);
+        free(x8);
+    }
     int better = 0;
     for (int64_t r = 0; r < rows; r++) {
         const float *xb = x + r * 16;

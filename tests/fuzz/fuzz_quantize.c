@@ -687,31 +687,37 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 }
         }
         free(h16);
-        /* linear scales decode like the 128×4 ones */
-        if (layout == NVFP4_LAYOUT_128X4) {
+        /* linear scales decode like the 128×4 ones, and v1 (nvfp4_dequantize, documented as v2 with NVFP4
+         * and linear scales) like v2. One decode of the linear scales serves both: through v1 for NVFP4
+         * (with 128×4 scales, v2's linear decode and v1's would be the same call twice: v1's result
+         * equal to the 128×4 decode shows both properties), through v2 for MXFP4, which v1 does not
+         * take. With linear scales, v1 is compared with the v2 decode above. */
+        if (layout == NVFP4_LAYOUT_128X4 || !mx) {
             float *x2 = fz_malloc((size_t)dn * sizeof(float));
-            s = nvfp4_dequantize_v2(ctx1, fmt, NVFP4_LAYOUT_LINEAR, codes, lin, gs, rows, cols, NVFP4_DTYPE_F32, x2,
-                                    dld);
-            FZ_CHECK(s == NVFP4_OK, "linear dequantize");
+            if (mx)
+                s = nvfp4_dequantize_v2(ctx1, fmt, NVFP4_LAYOUT_LINEAR, codes, lin, gs, rows, cols, NVFP4_DTYPE_F32,
+                                        x2, dld);
+            else
+                s = nvfp4_dequantize(ctx1, codes, lin, gs, rows, cols, NVFP4_DTYPE_F32, x2, dld);
+            FZ_CHECK(s == NVFP4_OK, "linear dequantize (%s) = %d", mx ? "v2" : "v1", s);
             for (int64_t r = 0; r < rows; r++)
                 for (int64_t c = 0; c < cols; c++)
-                    FZ_CHECK(fz_f_bits(x2[r * dld + c]) == fz_f_bits(xh[r * dld + c]), "layouts decode differently");
+                    FZ_CHECK(fz_f_bits(x2[r * dld + c]) == fz_f_bits(xh[r * dld + c]),
+                             "linear scales through %s decode (%lld,%lld) differently from %s through v2",
+                             mx ? "v2" : "v1", (long long)r, (long long)c,
+                             layout == NVFP4_LAYOUT_128X4 ? "128x4 scales" : "the same scales");
             free(x2);
-        }
-        if (!mx) {
-            float *x1 = fz_malloc((size_t)dn * sizeof(float));
-            s = nvfp4_dequantize(ctx1, codes, lin, gs, rows, cols, NVFP4_DTYPE_F32, x1, dld);
-            FZ_CHECK(s == NVFP4_OK, "dequantize v1");
-            for (int64_t r = 0; r < rows; r++)
-                for (int64_t c = 0; c < cols; c++)
-                    FZ_CHECK(fz_f_bits(x1[r * dld + c]) == fz_f_bits(xh[r * dld + c]), "v1 and v2 differ");
-            free(x1);
         }
         free(xh);
     }
 
-    /* ---- the thread count changes nothing ---- */
-    if ((flags & 0x80u) && (flags2 & 0x80u)) { /* rare: starting threads is slow */
+    /* ---- the thread count changes nothing ----
+     * On one input in 16 (flags bit 7, flags2 bit 7, dtype_b bits 3-4 clear; every checked-in seed
+     * keeps its choice). lib/threads.c starts and joins threads in every parallel pass, which under
+     * ASan costs more than the whole single-threaded quantisation: at one input in 4 this re-run
+     * took 43 % of the harness's time (replay of a grown corpus). The threaded paths keep their own
+     * edges, so the fuzzer keeps inputs that reach them in its corpus and mutates them further. */
+    if ((flags & 0x80u) && (flags2 & 0x80u) && (dtype_b & 0x18u) == 0) {
         int threads = 2 + ((flags2 >> 6) & 1);
         FZ_CHECK(nvfp4_context_set_int(ctxn, NVFP4_CTX_THREADS, threads) == NVFP4_OK, "threads");
         uint8_t *c2 = fz_malloc((size_t)ncodes), *s2 = fz_malloc((size_t)nscales);

@@ -171,26 +171,26 @@ FO6_TARGET static inline fo6_lane fo6_lane_setup(__m256 inv, __m256 f, __m256 A,
     return l;
 }
 
-/* One candidate's magnitude codes and scored term for element vector x (lanes = blocks);
- * ax = |x|, xs = the sign bit of x (the sign of y = x·inv as inv ≥ 0). */
-FO6_TARGET static inline __m256 fo6_cand(__m256 x, __m256 ax, __m256 xs, const fo6_lane *l, __m256 A, __m256 sixm,
-                                         int fast, int rule, __m256i *mag)
+/* One candidate's magnitude codes and scored term for element vector x (lanes = blocks), on
+ * magnitudes: ax = |x| and x̂ = the decoded magnitude, so d = x̂ − |x| is ±(x̂_signed − x) and
+ * d², |d| are the reference's terms bit for bit. */
+FO6_TARGET static inline __m256 fo6_cand(__m256 ax, const fo6_lane *l, __m256 A, __m256 sixm, int fast, int rule,
+                                         __m256i *mag)
 {
     const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u));
-    __m256i m = nvfp4i_e2m1_mag8(_mm256_mul_ps(ax, l->inv));
+    __m256i m = nvfp4i_e2m1_code8(_mm256_mul_ps(ax, l->inv));
     __m256 xh;
     *mag = m;
     if (fast) {
         const __m256 sel = _mm256_castsi256_ps(_mm256_setr_epi32(0, 0, 0, -1, 0, -1, 0, -1));
         const __m256 sc = _mm256_setr_ps(0.0f, 0.5f, 1.0f, 1.0f, 2.0f, 2.0f, 4.0f, 4.0f);
         __m256 q = _mm256_blendv_ps(l->q1, l->q3, _mm256_permutevar8x32_ps(sel, m));
-        xh = _mm256_or_ps(_mm256_mul_ps(q, _mm256_permutevar8x32_ps(sc, m)), xs);
+        xh = _mm256_mul_ps(q, _mm256_permutevar8x32_ps(sc, m));
     } else {
         const __m256 tab = _mm256_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f);
-        __m256 v = _mm256_or_ps(_mm256_permutevar8x32_ps(tab, m), xs);
-        xh = _mm256_div_ps(_mm256_mul_ps(_mm256_mul_ps(v, l->f), A), sixm);
+        xh = _mm256_div_ps(_mm256_mul_ps(_mm256_mul_ps(_mm256_permutevar8x32_ps(tab, m), l->f), A), sixm);
     }
-    __m256 d = _mm256_sub_ps(xh, x);
+    __m256 d = _mm256_sub_ps(xh, ax);
     return rule == NVFP4_RULE_MSE ? _mm256_mul_ps(d, d) : _mm256_andnot_ps(sign, d);
 }
 
@@ -240,10 +240,10 @@ fo6_row_core(const fo6_params *p, const float *x, const float *h, int64_t ngroup
         __m256 e6 = _mm256_setzero_ps(), e4 = _mm256_setzero_ps();
         __m256i c6[16], c4[16], sg[16];
         for (int i = 0; i < 16; i++) {
-            __m256 ax = _mm256_and_ps(absm, r[i]), xs = _mm256_and_ps(signm, r[i]);
-            sg[i] = _mm256_srli_epi32(_mm256_castps_si256(xs), 28);
-            __m256 t6 = fo6_cand(r[i], ax, xs, &l6, A, sixm, fast, rule, &c6[i]);
-            __m256 t4 = fo6_cand(r[i], ax, xs, &l4, A, sixm, fast, rule, &c4[i]);
+            __m256 ax = _mm256_and_ps(absm, r[i]);
+            sg[i] = _mm256_srli_epi32(_mm256_castps_si256(_mm256_and_ps(signm, r[i])), 28);
+            __m256 t6 = fo6_cand(ax, &l6, A, sixm, fast, rule, &c6[i]);
+            __m256 t4 = fo6_cand(ax, &l4, A, sixm, fast, rule, &c4[i]);
             if (hg) {
                 t6 = _mm256_mul_ps(w[i], t6);
                 t4 = _mm256_mul_ps(w[i], t4);

@@ -103,6 +103,21 @@ NVFP4I_EVAL_TARGET static inline __m256 nvfp4i_e2m1_val8(__m256 y)
     return _mm256_min_ps(_mm256_sub_ps(_mm256_add_ps(yc, m), m), _mm256_set1_ps(6.0f));
 }
 
+/* E2M1 magnitude codes (int32 lanes) of non-negative y (finite or +Inf): the same codes as
+ * nvfp4i_e2m1_mag8, from the grid rounding of nvfp4i_e2m1_val8. With y' = min(y, 8) and
+ * M = 2^(max(e, 0) + 22) for y' in [2^e, 2^(e+1)), t = RN32(y' + M) is M plus n grid steps
+ * (ties to the even n), and the code is n plus 2·max(e, 0) (the grid steps below 2^e), at
+ * most 7. Ten operations; tests/test_methods.c checks every non-negative float. */
+NVFP4I_EVAL_TARGET static inline __m256i nvfp4i_e2m1_code8(__m256 y)
+{
+    const __m256i one = _mm256_set1_epi32(0x3F800000);
+    const __m256 yc = _mm256_min_ps(y, _mm256_set1_ps(8.0f));
+    const __m256i e = _mm256_max_epi32(_mm256_and_si256(_mm256_castps_si256(yc), _mm256_set1_epi32(0x7F800000)), one);
+    const __m256i m = _mm256_add_epi32(e, _mm256_set1_epi32(22 << 23));
+    const __m256i n = _mm256_sub_epi32(_mm256_castps_si256(_mm256_add_ps(yc, _mm256_castsi256_ps(m))), m);
+    return _mm256_min_epi32(_mm256_add_epi32(n, _mm256_srli_epi32(_mm256_sub_epi32(e, one), 22)), _mm256_set1_epi32(7));
+}
+
 /* nvfp4i_e2m1_val8 for 0 ≤ y < 7: the grid rounding alone (no cap is needed below 7).
  * tests/test_methods.c checks every float in [0, 7). */
 NVFP4I_EVAL_TARGET static inline __m256 nvfp4i_e2m1_val8_lt7(__m256 y)

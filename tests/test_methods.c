@@ -490,6 +490,8 @@ NVFP4I_EVAL_TARGET static uint64_t mag8_mismatches(void)
         ref = _mm256_sub_epi32(_mm256_setzero_si256(), ref);
         __m256i eq = _mm256_cmpeq_epi32(ref, nvfp4i_e2m1_mag8(y));
         bad += 8u - (unsigned)__builtin_popcount((unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(eq)));
+        eq = _mm256_cmpeq_epi32(ref, nvfp4i_e2m1_code8(y));
+        bad += 8u - (unsigned)__builtin_popcount((unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(eq)));
         /* the value form, against the table at the reference code (Inf included at the end) */
         __m256 val = _mm256_permutevar8x32_ps(_mm256_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f), ref);
         __m256i veq = _mm256_castps_si256(_mm256_cmp_ps(val, nvfp4i_e2m1_val8(y), _CMP_EQ_OQ));
@@ -520,6 +522,9 @@ NVFP4I_EVAL_TARGET static int val8_extra_mismatches(void)
     float v[8];
     _mm256_storeu_ps(v, nvfp4i_e2m1_val8(_mm256_set1_ps(INFINITY)));
     bad += v[0] != 6.0f;
+    int32_t ci[8];
+    _mm256_storeu_si256((__m256i *)(void *)ci, nvfp4i_e2m1_code8(_mm256_set1_ps(INFINITY)));
+    bad += ci[0] != 7;
     /* the scalar floor byte at every byte's value and just below the next one */
     for (int b = 0; b < 0x7E; b++) {
         const float fb = nvfp4_e4m3_to_float((uint8_t)b), fn = nvfp4_e4m3_to_float((uint8_t)(b + 1));

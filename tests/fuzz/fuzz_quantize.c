@@ -622,6 +622,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         double sse = 0.0, sumsq = 0.0, xhsq = 0.0;
         int64_t n_inf = 0;
         double sumsq_inf = 0.0;
+        const int e8m0_floor = pget(&P, NVFP4_Q_E8M0_MODE) == 1;
         for (int64_t r = 0; r < rows; r++) {
             for (int64_t c = cols; c < dld && r < rows - 1; c++)
                 FZ_CHECK(fz_f_bits(xh[r * dld + c]) == 0xA5A5A5A5u, "dequantize wrote the ld gap");
@@ -632,11 +633,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 float sv = mx ? nvfp4_e8m0_to_float(lin[r * nblk + c / B]) : nvfp4_e4m3_to_float(lin[r * nblk + c / B]);
                 if (method_coupled(method) || mx)
                     check_element(v, w, sv, gs, r, c);
+                if (mx && !e8m0_floor) /* RCEIL: ±2^128, so ±Inf, exactly from 1.75·2^127 up (FORMAT.md) */
+                    FZ_CHECK(!!isinf(w) == (fabsf(v) >= 0x1.cp127f) && (!isinf(w) || (w > 0) == (v > 0)),
+                             "MXFP4 %a decodes to %a", (double)v, (double)w);
                 if (isinf(w)) { /* the format's value is beyond FLT_MAX (checked above); the library's SSE
-                                 * is then Inf, or NaN where a zero importance weight meets it */
+                                 * is then +Inf when the element's importance weight is positive (an
+                                 * element of weight 0 is left out of it) */
                     FZ_CHECK(method_coupled(method) || mx, "method %d decodes finite %a to %a", method, (double)v,
                              (double)w);
-                    n_inf++;
+                    n_inf += (imp ? imp[c] : 1.0f) > 0.0f;
                     sumsq_inf += (imp ? (double)imp[c] : 1.0) * (double)v * (double)v;
                     continue;
                 }
@@ -668,7 +673,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                      (long long)nonfinite);
             double tol = 1e-9 * (sse + sumsq) + 1e-300;
             double tol2 = 1e-9 * (sse + sumsq + sumsq_inf) + 1e-300;
-            FZ_CHECK((n_inf ? !isfinite(st.sse) : fabs(st.sse - sse) <= tol) && fabs(st.sum_sq - sumsq - sumsq_inf) <= tol2,
+            FZ_CHECK((n_inf ? st.sse == INFINITY : fabs(st.sse - sse) <= tol) && fabs(st.sum_sq - sumsq - sumsq_inf) <= tol2,
                      "stats sse %.17g / %.17g, harness %.17g / %.17g", st.sse, st.sum_sq, sse, sumsq);
             FZ_CHECK(st.blocks_underflow >= 0 && st.blocks_underflow <= st.blocks, "underflow count");
         }

@@ -7,8 +7,12 @@
 #
 # Layout of <out-dir>: fuzz_<name> (the binaries as built: ASan+UBSan, symbols kept),
 # seeds/<name>/ (tests/fuzz/corpus/<name>), corpus/<name>/ (<build>/fuzz-corpus/<name>, the
-# directory run_parallel.sh should write new inputs to), run_parallel.sh. On the other machine:
-#   <out-dir>/run_parallel.sh <out-dir> quantize 62 270 <out-dir>/corpus/quantize <out-dir>/seeds/quantize
+# directory run_parallel.sh should write new inputs to), run_parallel.sh, and pack-info.txt (the
+# commit the sources were at, whether tests/fuzz, lib or include differed from it, the compiler,
+# each binary's SHA-256), which run_parallel.sh copies into its summary. A directory whose name
+# starts with build (e.g. build-fuzzpack) is ignored by git and can be carried to another
+# machine. On the other machine:
+#   FUZZ_OUT=$OUT sh <out-dir>/run_parallel.sh <out-dir> quantize 16 540 <out-dir>/corpus/quantize <out-dir>/seeds/quantize
 # The binaries link only libc, libm, libstdc++ and libgcc_s (checked below). Prints the pack's
 # total size and fails if it is 60 MiB or more (the debug info of the copies is stripped first,
 # the symbols kept, when that brings it under).
@@ -26,7 +30,7 @@ limit=$((60 * 1024 * 1024))
 
 mkdir -p "$out"
 # Remove only what an earlier pack put there.
-rm -rf "$out/seeds" "$out/corpus" "$out/parallel" "$out/run_parallel.sh"
+rm -rf "$out/seeds" "$out/corpus" "$out/parallel" "$out/run_parallel.sh" "$out/pack-info.txt"
 for n in $names; do
     rm -f "$out/fuzz_$n"
 done
@@ -62,6 +66,18 @@ if [ "$size" -ge "$limit" ]; then
     size=$(du -s -b "$out" | cut -f1)
     echo "stripped debug info from the binaries"
 fi
+# after any stripping: the checksums are those of the binaries that run
+{
+    echo "commit: $(git -C "$src" rev-parse HEAD 2>/dev/null || echo unknown)"
+    # the build compiles the working tree: say whether what the binaries are made of differs
+    changed=$(git -C "$src" status --porcelain -- lib include tests/fuzz examples/nvfp4 2>/dev/null | wc -l)
+    echo "uncommitted changes under lib, include, tests/fuzz, examples/nvfp4 when packed: $changed files"
+    echo "compiler: $(sed -n 's/^C compiler for the host machine: //p' "$build/meson-logs/meson-log.txt" 2>/dev/null | head -n 1)"
+    echo "packed: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    for n in $names; do
+        echo "fuzz_$n: $(sha256sum "$out/fuzz_$n" | cut -d' ' -f1)"
+    done
+} >"$out/pack-info.txt"
 for n in $names; do
     echo "fuzz_$n: binary $(du -b "$out/fuzz_$n" | cut -f1) bytes, seeds $(find "$out/seeds/$n" -type f | wc -l), corpus $(find "$out/corpus/$n" -type f | wc -l) inputs"
 done

@@ -20,6 +20,13 @@
 # worker; files in the first corpus directory in parentheses), crash artifacts (anything written
 # under artifacts/ except slow-unit-* inputs, which are counted apart), workers.
 # Exits non-zero if a crash artifact appeared or the parent libFuzzer exited non-zero.
+#
+# With FUZZ_OUT=<dir> (e.g. the device tool's $OUT) it also leaves there, as at most four small
+# files that a remote run can bring back: <harness>-summary.txt (the summary line, the pack's
+# pack-info.txt when there is one: commit, binary checksums; and each worker's executions),
+# <harness>-corpus.tar.gz (the inputs the run added to the first corpus directory, to unpack
+# into the local corpus), <harness>-logs.tar.gz (parent.log and the last 400 lines of each
+# worker's log) and, when anything was written there, <harness>-artifacts.tar.gz.
 set -eu
 if [ $# -lt 5 ]; then
     echo "usage: $0 <dir-with-binaries> <harness> <workers> <seconds> <corpus-dir...>" >&2
@@ -58,6 +65,7 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-allocator_may_return_null=1:detect_leaks=1}
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 
 start=$(date +%s)
+touch "$logs/start.stamp"
 rc=0
 # The workers write fuzz-<job>.log into the current directory. The outer timeout is a guard only
 # (each worker stops itself after $secs s); SIGINT still makes libFuzzer print its final stats.
@@ -100,6 +108,38 @@ for a in "$logs"/artifacts/*; do
 done
 line="fuzz_$n: exit $rc, $execs executions in ${t} s ($(( execs / (t > 0 ? t : 1) )) exec/s), cov $cov ft $ft, corpus $corp ($files files), crash artifacts $crashes, slow units $slow, workers $workers ($nlogs logs)"
 echo "$line" | tee "$logs/summary.txt"
+{
+    if [ -f "$bin/pack-info.txt" ]; then
+        echo "pack:"
+        sed 's/^/  /' "$bin/pack-info.txt"
+    fi
+    echo "binary: $(sha256sum "$exe" | cut -d' ' -f1) $exe"
+    echo "workers (executions, last status line):"
+    for f in "$logs"/fuzz-*.log; do
+        [ -f "$f" ] || continue
+        e=$(sed -n 's/^stat::number_of_executed_units: *\([0-9]*\).*/\1/p' "$f" | tail -n 1)
+        echo "  ${f##*/}: ${e:-?} $(grep -E '^#[0-9]+' "$f" | tail -n 1 || true)"
+    done
+} >>"$logs/summary.txt"
+
+if [ -n "${FUZZ_OUT:-}" ]; then
+    mkdir -p "$FUZZ_OUT"
+    cp "$logs/summary.txt" "$FUZZ_OUT/$n-summary.txt"
+    # the inputs this run added (libFuzzer names them by their SHA-1, so unpacking them into a
+    # corpus directory that has some of them already changes nothing)
+    (cd "$first" && find . -maxdepth 1 -type f -newer "$logs/start.stamp" -print | sed 's|^\./||' |
+        tar -czf "$FUZZ_OUT/$n-corpus.tar.gz" -T -)
+    mkdir -p "$logs/tails"
+    for f in "$logs"/fuzz-*.log; do
+        [ -f "$f" ] && tail -n 400 "$f" >"$logs/tails/${f##*/}"
+    done
+    cp "$logs/parent.log" "$logs/tails/parent.log"
+    tar -czf "$FUZZ_OUT/$n-logs.tar.gz" -C "$logs" tails
+    if [ -n "$(ls -A "$logs/artifacts")" ]; then
+        tar -czf "$FUZZ_OUT/$n-artifacts.tar.gz" -C "$logs" artifacts
+    fi
+    echo "results in $FUZZ_OUT: $(cd "$FUZZ_OUT" && ls "$n"-* | tr '\n' ' ')"
+fi
 if [ "$crashes" -gt 0 ]; then
     for a in "$logs"/artifacts/*; do
         case ${a##*/} in slow-unit-*) ;; *) echo "  $a" ;; esac

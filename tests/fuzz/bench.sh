@@ -10,7 +10,8 @@
 # wall seconds, exec/s, CPU seconds of the process (user + sys, threads included) and executions
 # per CPU second (steadier than exec/s on a machine shared with other work), cov and ft of the
 # last status line, the corpus size, and the exit status. Nothing is written outside a scratch
-# directory, which is removed afterwards (BENCH_KEEP=1 keeps it and prints its path).
+# directory, which is removed afterwards unless a harness failed (its crash input is there) or
+# BENCH_KEEP=1 is set; its path is printed then.
 set -eu
 if [ $# -lt 3 ]; then
     echo "usage: $0 <build-dir> <seconds> <harness...> [-- <corpus-dir>...]" >&2
@@ -66,6 +67,8 @@ for n in $names; do
                $1, $2, $3, ($3 > 0 ? $2 / $3 : 0), cpu, (cpu > 0 ? $2 / cpu : 0), $6, $7, $8, $9 }'
     if [ "$rc" -ne 0 ]; then
         grep -E 'INVARIANT|ERROR:|runtime error|SUMMARY' "$scratch/$n/log" | head -5 || true
+        echo "  log and crash input kept: $scratch/$n/log, $scratch/$n/artifacts/"
+        BENCH_KEEP=1
     fi
 done
 if [ "${BENCH_KEEP:-0}" = 1 ]; then

@@ -3,7 +3,9 @@
  * A candidate scale byte b for a block at global scale α is scored by its coupled codes
  * q = E2M1(RN32(x · inv)), inv = nvfp4i_block_inv(a, f(b), α), and the decoded error
  * Σ w (x̂ − x)², x̂ = RN32(RN32(v·f(b))·α), summed in float64 in element order exactly as
- * nvfp4i_block_sse() sums it, together with the least-squares sums Σ w x v and Σ w v².
+ * nvfp4i_block_sse() sums it (except that an element decoding to ±Inf makes the error +Inf
+ * whatever its weight, so a candidate that overflows never wins), together with the
+ * least-squares sums Σ w x v and Σ w v².
  * nvfp4i_eval_block() is the scalar definition; nvfp4i_eval8_avx2() computes the same three
  * sums for eight consecutive blocks with one block per lane, every operation the same IEEE
  * operation in the same order, so both give identical bits (tests/test_methods.c relies on
@@ -11,6 +13,8 @@
  */
 #ifndef NVFP4I_METHOD_EVAL_H
 #define NVFP4I_METHOD_EVAL_H
+
+#include <math.h>
 
 #include "internal.h"
 
@@ -34,7 +38,9 @@ static inline double nvfp4i_eval_block(const float *x, const float *h, float a, 
         const double w = h ? (double)h[i] : 1.0;
         const float v = nvfp4i_e2m1_tab[c[i]];
         const double d = (double)((v * f) * alpha) - (double)x[i];
-        e += w * d * d;
+        /* a decode past FLT_MAX (±Inf from finite x) rules the candidate out whatever the weight
+         * (0·Inf would be NaN, which no comparison prefers to leave) */
+        e += isinf(d) ? (double)INFINITY : w * d * d;
         s1 += w * (double)x[i] * (double)v;
         s2 += w * (double)v * (double)v;
     }
@@ -235,10 +241,12 @@ NVFP4I_EVAL_TARGET static inline void nvfp4i_eval8(const nvfp4i_eval8_in *in, co
         __m256d vl = _mm256_cvtps_pd(_mm256_castps256_ps128(v)), vu = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
         __m256d dl = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(xh)), xl);
         __m256d du = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(xh, 1)), xu);
-        if (in->weighted) {
-            const __m256d wl = in->wd[2 * i], wu = in->wd[2 * i + 1];
-            e0 = _mm256_add_pd(e0, _mm256_mul_pd(_mm256_mul_pd(wl, dl), dl));
-            e1 = _mm256_add_pd(e1, _mm256_mul_pd(_mm256_mul_pd(wu, du), du));
+        if (in->weighted) { /* an element decoding to ±Inf adds +Inf whatever its weight */
+            const __m256d wl = in->wd[2 * i], wu = in->wd[2 * i + 1], pinf = _mm256_set1_pd(INFINITY);
+            const __m256d absm = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7FFFFFFFFFFFFFFFll));
+            const __m256d tl = _mm256_mul_pd(_mm256_mul_pd(wl, dl), dl), tu = _mm256_mul_pd(_mm256_mul_pd(wu, du), du);
+            e0 = _mm256_add_pd(e0, _mm256_blendv_pd(tl, pinf, _mm256_cmp_pd(_mm256_and_pd(dl, absm), pinf, _CMP_EQ_OQ)));
+            e1 = _mm256_add_pd(e1, _mm256_blendv_pd(tu, pinf, _mm256_cmp_pd(_mm256_and_pd(du, absm), pinf, _CMP_EQ_OQ)));
             p0 = _mm256_add_pd(p0, _mm256_mul_pd(in->wxd[2 * i], vl));
             p1 = _mm256_add_pd(p1, _mm256_mul_pd(in->wxd[2 * i + 1], vu));
             q0 = _mm256_add_pd(q0, _mm256_mul_pd(_mm256_mul_pd(wl, vl), vl));

@@ -261,7 +261,7 @@ NVFP4I_EVAL_TARGET static inline void normalise8(const __m256 *x, const __m256 *
  * float32 with a 2^-20 margin on each side, above the few roundings of ref and the products. */
 static inline void dss_range(float a, float alpha, double wlo, double whi, int *blo, int *bhi)
 {
-    const float ref = a / (6.0f * alpha);
+    const float ref = (a / 6.0f) / alpha; /* not a/(6α): 6α overflows for α above FLT_MAX/6 */
     const float lo = ref * (float)(0.5 * wlo * (1.0 - 0x1p-20)), hi = ref * (float)(1.5 * whi * (1.0 + 0x1p-20));
     int l = nvfp4i_e4m3_floor_byte(lo), h = nvfp4i_e4m3_floor_byte(hi);
     if (h < 0x7E && nvfp4i_e4m3_to_float((uint8_t)h) < hi)
@@ -335,7 +335,7 @@ static double dss_exact(const float *x, const float *h, float a, uint8_t b, floa
         }
         c[i] = code;
         const double w = h ? (double)h[i] : 1.0;
-        e += w * d * d;
+        e += isinf(d) ? (double)INFINITY : w * d * d; /* as nvfp4i_eval_block */
     }
     return e;
 }
@@ -774,7 +774,7 @@ SOAR_TARGET static void dss_group_avx2(dss_queue *q, int64_t kg, float alpha, co
     normalise8(in.x, in.weighted ? in.w : NULL, 1, &n8);
     _mm256_storeu_ps(a, n8.a); /* nvfp4i_block_amax of each block (finite input) */
     /* dss_range and the live test (n8.tame, byte_ok at both ends), eight lanes at once */
-    const __m256 ref = _mm256_div_ps(n8.a, _mm256_set1_ps(6.0f * alpha));
+    const __m256 ref = _mm256_div_ps(_mm256_div_ps(n8.a, _mm256_set1_ps(6.0f)), _mm256_set1_ps(alpha));
     const __m256 rlo = _mm256_mul_ps(ref, _mm256_set1_ps((float)(0.5 * wlo * (1.0 - 0x1p-20))));
     const __m256 rhi = _mm256_mul_ps(ref, _mm256_set1_ps((float)(1.5 * whi * (1.0 + 0x1p-20))));
     __m256i vlo = nvfp4i_e4m3_floor8(rlo), vhi = nvfp4i_e4m3_floor8(rhi);
@@ -1007,7 +1007,7 @@ typedef struct {
  * D = f·(p/q) (of the MAX scale a/(6α) when every code is zero), in float32. */
 static inline void cjf_bracket(const blk_norm *n, float f, float alpha, float p, float q, uint8_t *lo, uint8_t *hi)
 {
-    const float D = q > 0.0f ? f * (p / q) : n->a / (6.0f * alpha);
+    const float D = q > 0.0f ? f * (p / q) : (n->a / 6.0f) / alpha;
     const int l = nvfp4i_e4m3_floor_byte(D);
     *lo = (uint8_t)l;
     *hi = (uint8_t)(l < 0x7E && nvfp4i_e4m3_to_float((uint8_t)l) < D ? l + 1 : l);
@@ -1280,7 +1280,8 @@ SOAR_TARGET static void cjf_group_avx2(cj_arg *g, const float *x, int64_t r, int
     if (!eval_only) {
         /* the neighbours of the LS scale, other than b, packed to the front */
         const __m256 fbv = nvfp4i_e4m3_val8(b);
-        const __m256 D = _mm256_blendv_ps(_mm256_div_ps(_mm256_max_ps(av, _mm256_setzero_ps()), _mm256_set1_ps(6.0f * alpha)),
+        const __m256 D = _mm256_blendv_ps(_mm256_div_ps(_mm256_div_ps(_mm256_max_ps(av, _mm256_setzero_ps()), _mm256_set1_ps(6.0f)),
+                                                        _mm256_set1_ps(alpha)),
                                           _mm256_mul_ps(fbv, _mm256_div_ps(s1, s2)),
                                           _mm256_cmp_ps(s2, _mm256_setzero_ps(), _CMP_GT_OQ));
         const __m256i lo = nvfp4i_e4m3_floor8(D);

@@ -25,16 +25,17 @@ static uint8_t sweep_block_fn(const nvfp4i_job *job, const float *x, const float
     const int k = job->q->sweep_radius;
     uint8_t b0 = nvfp4i_max_scale(a, nvfp4i_max_pre(job->s_enc)), best = b0;
     uint8_t t[16];
-    nvfp4i_encode_block(x, 16, a, b0, s_dec, c);
+    double t1, t2;
+    /* the searches' error (nvfp4i_eval_block: a decode past FLT_MAX counts as +Inf whatever
+     * its weight), which the eight-lane path computes too */
+    double e = nvfp4i_eval_block(x, h, a, b0, s_dec, c, &t1, &t2);
     if (a > 0.0f) {
-        double e = nvfp4i_block_sse(x, h, 16, c, nvfp4i_e4m3_to_float(b0), s_dec, NULL);
         for (int d = 1; d <= k && e > 0.0; d++) {
             for (int side = -1; side <= 1; side += 2) {
                 int b = (int)b0 + side * d;
                 if (b < 0 || b > 0x7E)
                     continue;
-                nvfp4i_encode_block(x, 16, a, (uint8_t)b, s_dec, t);
-                double e2 = nvfp4i_block_sse(x, h, 16, t, nvfp4i_e4m3_to_float((uint8_t)b), s_dec, NULL);
+                double e2 = nvfp4i_eval_block(x, h, a, (uint8_t)b, s_dec, t, &t1, &t2);
                 if (e2 < e) {
                     e = e2;
                     best = (uint8_t)b;

@@ -690,6 +690,42 @@ static void test_cjso_near_flt_max(void **state)
     result_free(&r);
 }
 
+/* The same block with importance weight 0 on every element (fuzz_quantize, open finding of
+ * 527520b): 0·Inf must not hide the overflow. Every searching method moves to a byte that
+ * decodes finitely (MAX, whose byte is the format's rule, does overflow). */
+static void test_zero_weight_near_flt_max(void **state)
+{
+    (void)state;
+    float x[2 * 32] = {0x1.9b6696p+127f, 0x1.fffffep-116f, 0x1.fefefep+127f, 0x1.a09efep+35f, 0x1.1aa6a4p+69f};
+    float h[32];
+    x[40] = 1.0f;
+    for (int i = 0; i < 32; i++)
+        h[i] = i < 16 ? 0.0f : 1.0f;
+    const int32_t ms[] = {NVFP4_METHOD_MAX, NVFP4_METHOD_SOAR_CJSO, NVFP4_METHOD_SOAR_DSS, NVFP4_METHOD_SOAR,
+                          NVFP4_METHOD_SWEEP};
+    for (size_t m = 0; m < sizeof ms / sizeof ms[0]; m++) {
+        cfg c = base_cfg(ms[m]);
+        c.gs = 3.4028234663852886e+38;
+        c.h = h;
+        result r = run(&c, x, 2, 32);
+        float xh[64];
+        assert_int_equal(nvfp4_dequantize(NULL, r.codes, r.scales, r.gs, 2, 32, NVFP4_DTYPE_F32, xh, 32),
+                         NVFP4_ERR_NULL_POINTER);
+        nvfp4_context *ctx = NULL;
+        assert_int_equal(nvfp4_context_create(&ctx, NVFP4_BACKEND_CPU), NVFP4_OK);
+        assert_int_equal(nvfp4_dequantize(ctx, r.codes, r.scales, r.gs, 2, 32, NVFP4_DTYPE_F32, xh, 32), NVFP4_OK);
+        int inf = 0;
+        for (int i = 0; i < 64; i++)
+            inf += isinf(xh[i]);
+        if (ms[m] == NVFP4_METHOD_MAX)
+            assert_true(inf > 0); /* the starting point the searches must leave */
+        else
+            assert_int_equal(inf, 0);
+        nvfp4_context_destroy(ctx);
+        result_free(&r);
+    }
+}
+
 static void test_cjso_fixed_global_scale(void **state)
 {
     (void)state;
@@ -1389,6 +1425,7 @@ int main(void)
         cmocka_unit_test(test_cjso_monotone),
         cmocka_unit_test(test_cjso_tolerance),
         cmocka_unit_test(test_cjso_near_flt_max),
+        cmocka_unit_test(test_zero_weight_near_flt_max),
         cmocka_unit_test(test_cjso_fixed_global_scale),
         cmocka_unit_test(test_dss_exact_search),
         cmocka_unit_test(test_soar_vs_4over6),

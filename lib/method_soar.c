@@ -715,34 +715,6 @@ enum {
     DSS_FULL    /* outside stage 1's float32 range: every byte of the range exactly */
 };
 
-#ifdef DSS_PROF
-#include <stdio.h>
-static long dss_pk[5], dss_groups, dss_groups_exact, dss_rounds, dss_cands, dss_flagged;
-static void dss_prof_print(void)
-{
-    fprintf(stderr, "flagged %ld\n", dss_flagged);
-    fprintf(stderr, "DSS_PROF groups %ld (with exact %ld) rounds %ld kinds none %ld keep %ld single %ld exact %ld full %ld cands-in-exact %ld\n",
-            dss_groups, dss_groups_exact, dss_rounds, dss_pk[0], dss_pk[1], dss_pk[2], dss_pk[3], dss_pk[4], dss_cands);
-}
-static void dss_prof_count(const int *kind, int need, int nexact, const int32_t *cnt)
-{
-    static int reg;
-    if (!reg++)
-        atexit(dss_prof_print);
-    (void)need;
-    dss_groups++;
-    dss_groups_exact += nexact > 0;
-    int r = 0;
-    for (int j = 0; j < 8; j++) {
-        dss_pk[kind[j]]++;
-        if (kind[j] == 3) {
-            dss_cands += cnt[j];
-            r = cnt[j] > r ? cnt[j] : r;
-        }
-    }
-    dss_rounds += r;
-}
-#endif
 
 /* Writes a block's 16 codes packed at out (nvfp4i_pack). */
 static inline void dss_put(const uint8_t *c, uint8_t *out) { nvfp4i_pack(c, 16, out); }
@@ -839,9 +811,6 @@ SOAR_TARGET static void dss_group_avx2(dss_queue *q, int64_t kg, float alpha, co
         nfull += kind[j] == DSS_FULL;
         need |= (kind[j] == DSS_KEEP || kind[j] == DSS_SINGLE) << j;
     }
-#ifdef DSS_PROF
-    dss_prof_count(kind, need, nexact, cnt);
-#endif
     int won[8] = {0};
     if (nfull) { /* outside stage 1's range: every byte exactly */
         double e1[8], t1[8], t2[8];
@@ -853,9 +822,6 @@ SOAR_TARGET static void dss_group_avx2(dss_queue *q, int64_t kg, float alpha, co
                                       0.0f, bytes[j], e1[j], NULL, &won[j]);
     }
     const int flagged = dss_codes_near8(&in, a, bytes, alpha, need, out);
-#ifdef DSS_PROF
-    dss_flagged += __builtin_popcount((unsigned)flagged);
-#endif
     for (int j = 0; j < 8; j++) {
         const float *xj = x + j * 16, *hj = h ? h + j * 16 : NULL;
         uint8_t c[16];

@@ -3,7 +3,7 @@
 
 1. the @retval lines of every NVFP4_API function in include/nvfp4/*.h,
 2. the rows of docs/ERRORS.md ("| `function` | `NVFP4_...` | ... |"),
-3. the table of tests/test_error_table.c (R(function, STATUS) / RC(...)), which provokes each one.
+3. the table of tests/test_error_table.c (R(function, STATUS), RC(...) or RN(...)), which provokes each one.
 
 Usage: check_error_table.py <source-root>. Exits 1 and lists the differences when they disagree.
 """
@@ -36,7 +36,7 @@ def from_doc():
 
 def from_test():
     text = open(os.path.join(root, 'tests', 'test_error_table.c'), encoding='utf-8').read()
-    return {(fn, 'NVFP4_' + st) for fn, st in re.findall(r'\bRC?\((nvfp4_\w+),\s*(\w+)\)', text)}
+    return {(fn, 'NVFP4_' + st) for fn, st in re.findall(r'\bR[CN]?\((nvfp4_\w+),\s*(\w+)\)', text)}
 
 
 h, d, t = from_headers(), from_doc(), from_test()

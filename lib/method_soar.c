@@ -715,7 +715,6 @@ enum {
     DSS_FULL    /* outside stage 1's float32 range: every byte of the range exactly */
 };
 
-
 /* Writes a block's 16 codes packed at out (nvfp4i_pack). */
 static inline void dss_put(const uint8_t *c, uint8_t *out) { nvfp4i_pack(c, 16, out); }
 
@@ -728,12 +727,12 @@ static inline void dss_put(const uint8_t *c, uint8_t *out) { nvfp4i_pack(c, 16, 
  *    codes against its coupled ones: where a lane's nearest codes may differ (the float32 test of
  *    dss_codes_near8), both errors are computed exactly, as dss_finish would.
  *  - DSS_SINGLE: the only candidate b is not the start byte, and the start byte (inside the range)
- *    scored above the threshold, or below the byte where the scan stopped (its score then exceeds
- *    the threshold as well): the start block's exact error exceeds the threshold less the score
- *    margin, b's lies within the margin of the smallest score, so b wins, with its per-element
- *    nearest codes, as dss_finish would find.
- *  - DSS_EXACT: the start block's exact error and each candidate's, eight lanes at a time in
- *    rounds (ascending bytes, as dss_finish visits them).
+ *    scored above the threshold, or lies below the byte where the scan stopped (its exact error
+ *    then exceeds the threshold less the clipping bound's slack): the start block's exact error
+ *    exceeds the threshold less the score margin, b's lies within the margin of the smallest
+ *    score, so b wins, with its per-element nearest codes, as dss_finish would find.
+ *  - DSS_EXACT: the start block's exact error and each candidate's, through the row's stage-2
+ *    queue (dssq_add), resolved as dss_finish resolves them.
  * Writes the bytes and the 8 packed code bytes of each block (out[8j..]). */
 SOAR_TARGET static void dss_group_avx2(dss_queue *q, int64_t kg, float alpha, const uint8_t *start, float pre,
                                        double wlo, double whi, float *a)
@@ -942,7 +941,7 @@ typedef struct {
     float *nrm;       /* [4][rows·nblk]: each block's a, scale2 (0 if not tame), wscale, S, from PASS_INIT */
     uint8_t *cur;     /* the iterate's block bytes [rows·nblk] (written in PASS_INIT) */
     uint8_t *next;    /* the updated bytes (PASS_INIT, PASS_UPDATE) */
-    double *row_loss;  /* [rows]: the iterate's loss as scored (see cjf_score) */
+    double *row_loss;  /* [rows]: the iterate's loss as scored (see yscore) */
     double *row_bnd;   /* [rows]: a bound on |scored − exact| of row_loss */
     double *row_num;   /* [rows]: Σ_b Δ_b Σ h x q */
     double *row_den;   /* [rows]: Σ_b Δ_b² Σ h q² */

@@ -131,26 +131,6 @@ static uint8_t fo6_block_fn(const nvfp4i_job *job, const float *x, const float *
 #define FO6_AVX2 1
 #define FO6_TARGET __attribute__((target("avx2")))
 
-/* Decoded value of E4M3 bytes 0..0x7E in int32 lanes (nvfp4i_e4m3_to_float). */
-FO6_TARGET static inline __m256 fo6_e4m3_val(__m256i c)
-{
-    __m256i e = _mm256_srli_epi32(c, 3), m = _mm256_and_si256(c, _mm256_set1_epi32(7));
-    __m256 nv = _mm256_castsi256_ps(_mm256_or_si256(_mm256_slli_epi32(_mm256_add_epi32(e, _mm256_set1_epi32(120)), 23),
-                                                    _mm256_slli_epi32(m, 20)));
-    __m256 sv = _mm256_mul_ps(_mm256_cvtepi32_ps(m), _mm256_set1_ps(0.001953125f));
-    return _mm256_blendv_ps(nv, sv, _mm256_castsi256_ps(_mm256_cmpeq_epi32(e, _mm256_setzero_si256())));
-}
-
-/* nvfp4i_block_inv lane by lane: 0 for a zero block or scale, else min(RN32(1/RN32(f·s_dec)), FLT_MAX). */
-FO6_TARGET static inline __m256 fo6_inv(__m256 a, __m256 f, __m256 sdec)
-{
-    __m256 inv = _mm256_min_ps(_mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_mul_ps(f, sdec)),
-                               _mm256_set1_ps(NVFP4I_FLT_MAX));
-    __m256 zero = _mm256_or_ps(_mm256_cmp_ps(a, _mm256_setzero_ps(), _CMP_EQ_OQ),
-                               _mm256_cmp_ps(f, _mm256_setzero_ps(), _CMP_EQ_OQ));
-    return _mm256_andnot_ps(zero, inv);
-}
-
 /* The candidate's lane constants. On the fast path (2^-100 ≤ A ≤ 2^100) the reconstruction
  * RN32(RN32(RN32(v·f)·A)/(6M)) of E2M1 value v = 2^e·m' (m' = 1 or 1.5) equals 2^e·Q_m' with
  * Q_m' = RN32(RN32((m'·f)·A)/(6M)): v·f and m'·f are exact, and scaling by 2^e commutes with
@@ -234,8 +214,8 @@ fo6_row_core(const fo6_params *p, const float *x, const float *h, int64_t ngroup
             a = _mm256_max_ps(a, _mm256_and_ps(absm, r[i]));
         __m256 base = _mm256_mul_ps(_mm256_div_ps(a, _mm256_set1_ps(6.0f)), _mm256_set1_ps(p->s_enc));
         __m256i b6 = nvfp4i_e4m3_rne8(base), b4 = nvfp4i_e4m3_rne8(_mm256_mul_ps(base, _mm256_set1_ps(1.5f)));
-        __m256 f6 = fo6_e4m3_val(b6), f4 = fo6_e4m3_val(b4);
-        __m256 i6 = fo6_inv(a, f6, sdec), i4 = fo6_inv(a, f4, sdec);
+        __m256 f6 = nvfp4i_e4m3_val8(b6), f4 = nvfp4i_e4m3_val8(b4);
+        __m256 i6 = nvfp4i_block_inv8(a, f6, sdec), i4 = nvfp4i_block_inv8(a, f4, sdec);
         const fo6_lane l6 = fo6_lane_setup(i6, f6, A, sixm), l4 = fo6_lane_setup(i4, f4, A, sixm);
         __m256 e6 = _mm256_setzero_ps(), e4 = _mm256_setzero_ps();
         __m256i c6[16], c4[16], sg[16];

@@ -22,6 +22,11 @@
 static const float nvfp4i_e2m1_tab[16] = {0.0f,  0.5f,  1.0f,  1.5f,  2.0f,  3.0f,  4.0f,  6.0f,
                                           -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};
 
+/* One element's term of the searches' error: w·d·d, except that a decode past FLT_MAX (d = ±Inf
+ * from finite x) counts +Inf whatever the weight (0·Inf would be NaN, which no comparison prefers
+ * to leave), so a candidate that overflows never wins. */
+static inline double nvfp4i_err_term(double w, double d) { return isinf(d) ? (double)INFINITY : w * d * d; }
+
 /* Scalar: the coupled codes of byte b at α (written to c), their decoded error and the
  * least-squares sums. Non-finite x add nothing. */
 static inline double nvfp4i_eval_block(const float *x, const float *h, float a, uint8_t b, float alpha, uint8_t *c,
@@ -38,9 +43,7 @@ static inline double nvfp4i_eval_block(const float *x, const float *h, float a, 
         const double w = h ? (double)h[i] : 1.0;
         const float v = nvfp4i_e2m1_tab[c[i]];
         const double d = (double)((v * f) * alpha) - (double)x[i];
-        /* a decode past FLT_MAX (±Inf from finite x) rules the candidate out whatever the weight
-         * (0·Inf would be NaN, which no comparison prefers to leave) */
-        e += isinf(d) ? (double)INFINITY : w * d * d;
+        e += nvfp4i_err_term(w, d);
         s1 += w * (double)x[i] * (double)v;
         s2 += w * (double)v * (double)v;
     }
@@ -77,40 +80,31 @@ NVFP4I_EVAL_TARGET static inline void nvfp4i_tr8(__m256 *r)
     r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
 }
 
-/* E2M1 magnitude codes (int32 lanes) of non-negative finite y: nvfp4i_e2m1_from_float(y) & 7.
- * From 1 up the E2M1 grid is every float with one mantissa bit, so rounding the bit pattern to
- * one mantissa bit (ties to even) and rebasing the exponent gives the code, saturated at 7;
- * below 1 the grid is 0, 0.5, 1 and the code is RNE(2y). Ties land on the even code either
- * way, as SPEC §1 says; tests/test_methods.c checks every positive float. */
-NVFP4I_EVAL_TARGET static inline __m256i nvfp4i_e2m1_mag8(__m256 y)
+/* The E2M1 grid rounding of 0 ≤ y < 7 (the E2M1 magnitude value 0, 0.5, ..., 6 there). The grid
+ * has spacing 0.5 below 2, 1 in [2, 4) and 2 from 4 up, i.e. 2^(max(e, 0) − 1) for y in
+ * [2^e, 2^(e+1)); so with M = 2^(max(e, 0) + 22), whose ulp is that spacing, RN32(y + M) − M is
+ * y rounded to the grid (exact: y < M/2^21), ties to even on the multiple of the spacing, which is
+ * the code's parity, as SPEC §1 rounds. Five operations; tests/test_methods.c checks every float
+ * in [0, 7). */
+NVFP4I_EVAL_TARGET static inline __m256 nvfp4i_e2m1_val8_lt7(__m256 y)
 {
-    __m256i u = _mm256_castps_si256(y);
-    __m256i r = _mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x1FFFFF)),
-                                 _mm256_and_si256(_mm256_srli_epi32(u, 22), _mm256_set1_epi32(1)));
-    __m256i big = _mm256_min_epi32(_mm256_sub_epi32(_mm256_srli_epi32(r, 22), _mm256_set1_epi32(252)),
-                                   _mm256_set1_epi32(7));
-    __m256i small = _mm256_cvttps_epi32(_mm256_round_ps(_mm256_add_ps(y, y), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-    return _mm256_blendv_epi8(big, small, _mm256_castps_si256(_mm256_cmp_ps(y, _mm256_set1_ps(1.0f), _CMP_LT_OQ)));
+    const __m256i e = _mm256_max_epi32(_mm256_and_si256(_mm256_castps_si256(y), _mm256_set1_epi32(0x7F800000)),
+                                       _mm256_set1_epi32(0x3F800000));
+    const __m256 m = _mm256_castsi256_ps(_mm256_add_epi32(e, _mm256_set1_epi32(22 << 23)));
+    return _mm256_sub_ps(_mm256_add_ps(y, m), m);
 }
 
 /* The E2M1 magnitude value (0, 0.5, ..., 6) of non-negative y (finite or +Inf):
- * nvfp4i_e2m1_tab[nvfp4i_e2m1_from_float(y) & 7] without the table. The E2M1 grid has spacing
- * 0.5 below 2, 1 in [2, 4) and 2 from 4 up, i.e. 2^(max(e, 0) − 1) for y in [2^e, 2^(e+1)); so
- * with M = 2^(max(e, 0) + 22), whose ulp is that spacing, RN32(y + M) − M is y rounded to the
- * grid (exact: y < M/2^21), ties to even on the multiple of the spacing, which is the code's
- * parity, as SPEC §1 rounds. y is first capped at 8 (so +Inf and huge y keep M finite) and the
- * result at 6. Seven operations; tests/test_methods.c checks every non-negative float. */
+ * nvfp4i_e2m1_tab[nvfp4i_e2m1_from_float(y) & 7] without the table: the grid rounding above of
+ * y capped at 8 (so +Inf and huge y keep M finite; 8 itself rounds to 8), capped at 6. Seven
+ * operations; tests/test_methods.c checks every non-negative float. */
 NVFP4I_EVAL_TARGET static inline __m256 nvfp4i_e2m1_val8(__m256 y)
 {
-    const __m256 yc = _mm256_min_ps(y, _mm256_set1_ps(8.0f));
-    const __m256i e = _mm256_max_epi32(_mm256_and_si256(_mm256_castps_si256(yc), _mm256_set1_epi32(0x7F800000)),
-                                       _mm256_set1_epi32(0x3F800000));
-    const __m256 m = _mm256_castsi256_ps(_mm256_add_epi32(e, _mm256_set1_epi32(22 << 23)));
-    return _mm256_min_ps(_mm256_sub_ps(_mm256_add_ps(yc, m), m), _mm256_set1_ps(6.0f));
+    return _mm256_min_ps(nvfp4i_e2m1_val8_lt7(_mm256_min_ps(y, _mm256_set1_ps(8.0f))), _mm256_set1_ps(6.0f));
 }
 
-/* E2M1 magnitude codes (int32 lanes) of non-negative y (finite or +Inf): the same codes as
- * nvfp4i_e2m1_mag8, from the grid rounding of nvfp4i_e2m1_val8. With y' = min(y, 8) and
+/* E2M1 magnitude codes (int32 lanes) of non-negative y (finite or +Inf):
+ * nvfp4i_e2m1_from_float(y) & 7, from the grid rounding of nvfp4i_e2m1_val8. With y' = min(y, 8) and
  * M = 2^(max(e, 0) + 22) for y' in [2^e, 2^(e+1)), t = RN32(y' + M) is M plus n grid steps
  * (ties to the even n), and the code is n plus 2·max(e, 0) (the grid steps below 2^e), at
  * most 7. Ten operations; tests/test_methods.c checks every non-negative float. */
@@ -122,16 +116,6 @@ NVFP4I_EVAL_TARGET static inline __m256i nvfp4i_e2m1_code8(__m256 y)
     const __m256i m = _mm256_add_epi32(e, _mm256_set1_epi32(22 << 23));
     const __m256i n = _mm256_sub_epi32(_mm256_castps_si256(_mm256_add_ps(yc, _mm256_castsi256_ps(m))), m);
     return _mm256_min_epi32(_mm256_add_epi32(n, _mm256_srli_epi32(_mm256_sub_epi32(e, one), 22)), _mm256_set1_epi32(7));
-}
-
-/* nvfp4i_e2m1_val8 for 0 ≤ y < 7: the grid rounding alone (no cap is needed below 7).
- * tests/test_methods.c checks every float in [0, 7). */
-NVFP4I_EVAL_TARGET static inline __m256 nvfp4i_e2m1_val8_lt7(__m256 y)
-{
-    const __m256i e = _mm256_max_epi32(_mm256_and_si256(_mm256_castps_si256(y), _mm256_set1_epi32(0x7F800000)),
-                                       _mm256_set1_epi32(0x3F800000));
-    const __m256 m = _mm256_castsi256_ps(_mm256_add_epi32(e, _mm256_set1_epi32(22 << 23)));
-    return _mm256_sub_ps(_mm256_add_ps(y, m), m);
 }
 
 /* E4M3 bytes (int32 lanes) of non-negative y (finite or +Inf): nvfp4i_e4m3_from_float lane by
@@ -156,6 +140,17 @@ NVFP4I_EVAL_TARGET static inline __m256 nvfp4i_e4m3_val8(__m256i b)
                                        _mm256_slli_epi32(_mm256_and_si256(b, _mm256_set1_epi32(7)), 20));
     const __m256 sub = _mm256_mul_ps(_mm256_cvtepi32_ps(b), _mm256_set1_ps(0.001953125f));
     return _mm256_blendv_ps(_mm256_castsi256_ps(nb), sub, _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(8), b)));
+}
+
+/* nvfp4i_block_inv lane by lane: 0 for a zero block or scale, else
+ * min(RN32(1/RN32(f·s_dec)), FLT_MAX). */
+NVFP4I_EVAL_TARGET static inline __m256 nvfp4i_block_inv8(__m256 a, __m256 f, __m256 sdec)
+{
+    const __m256 inv = _mm256_min_ps(_mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_mul_ps(f, sdec)),
+                                     _mm256_set1_ps(NVFP4I_FLT_MAX));
+    const __m256 zero = _mm256_or_ps(_mm256_cmp_ps(a, _mm256_setzero_ps(), _CMP_EQ_OQ),
+                                     _mm256_cmp_ps(f, _mm256_setzero_ps(), _CMP_EQ_OQ));
+    return _mm256_andnot_ps(zero, inv);
 }
 
 /* nvfp4i_e4m3_floor_byte lane by lane (int32 lanes) for v ≥ 0. */
@@ -234,7 +229,7 @@ NVFP4I_EVAL_TARGET static inline void nvfp4i_eval8(const nvfp4i_eval8_in *in, co
     for (int i = 0; i < 16; i++) {
         __m256 y = _mm256_mul_ps(in->x[i], inv);
         __m256 ay = _mm256_andnot_ps(sign, y);
-        __m256i m = nvfp4i_e2m1_mag8(ay);
+        __m256i m = nvfp4i_e2m1_code8(ay);
         __m256 v = _mm256_or_ps(_mm256_permutevar8x32_ps(tab, m), _mm256_and_ps(sign, y));
         __m256 xh = _mm256_mul_ps(_mm256_mul_ps(v, f), al);
         const __m256d xl = in->xd[2 * i], xu = in->xd[2 * i + 1];

@@ -83,6 +83,26 @@ static int soar_have_avx2(void) { return __builtin_cpu_supports("avx2") && __bui
 #define SOAR_AVX2 0
 #endif
 
+#if NVFP4I_EVAL_AVX2 && SOAR_AVX2
+/* Eight bytes as int32 lanes, and back (lanes 0..255). */
+SOAR_TARGET static inline __m256i bytes8(const uint8_t *b)
+{
+    return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)b));
+}
+
+SOAR_TARGET static inline void put_bytes8(__m256i v, uint8_t *b)
+{
+    const __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(v), _mm256_extractf128_si256(v, 1));
+    _mm_storel_epi64((__m128i *)(void *)b, _mm_packus_epi16(w, w));
+}
+
+/* nvfp4i_max_scale lane by lane, for amaxes a (int32 lanes). */
+SOAR_TARGET static inline __m256i max_scale8(__m256 a, float pre)
+{
+    return nvfp4i_e4m3_rne8(_mm256_mul_ps(a, _mm256_set1_ps(pre)));
+}
+#endif
+
 /* ---- block normalisation (DSS's stage 1 and CJSO's float32 scores) ----------------------- */
 
 /* The powers of two that put a block's amax a, and its largest weight wm, into [1, 2); returns
@@ -106,10 +126,10 @@ static inline float blk_wmax(const float *h)
     return wm;
 }
 
-/* One block's float32 inputs in normalised units: z = |x|·scale2, wn = h·wscale. The eight-lane
- * paths compute the same values (normalise8). */
+/* One block's float32 inputs, |x| and the normalised weights wn = h·wscale, with its normalised
+ * sums (z = |x|·scale2). The eight-lane paths compute the same values (normalise8). */
 typedef struct {
-    float ax[16], z[16], wn[16];
+    float ax[16], wn[16];
     float a;              /* max |x| */
     float scale2, wscale; /* norm_scales */
     float S;              /* Σ wn·z² (float32, element order) */
@@ -129,9 +149,9 @@ static inline void blk_normalise(const float *x, const float *h, blk_norm *n)
     float S = 0.0f;
     int ia = -1;
     for (int i = 0; i < 16; i++) {
-        n->z[i] = n->ax[i] * n->scale2;
+        const float z = n->ax[i] * n->scale2;
         n->wn[i] = h ? h[i] * n->wscale : 1.0f;
-        S = S + (n->wn[i] * n->z[i]) * n->z[i];
+        S = S + (n->wn[i] * z) * z;
         if (ia < 0 && n->ax[i] == a)
             ia = i;
     }
@@ -240,9 +260,8 @@ NVFP4I_EVAL_TARGET static inline void normalise8(const __m256 *x, const __m256 *
             }
         }
     } else {
-        for (int i = 0; i < 16; i++) {
+        for (int i = 0; i < 16; i++) { /* wn is read only with weights */
             const __m256 z = _mm256_mul_ps(n->ax[i], n->scale2);
-            n->wn[i] = one;
             S = _mm256_add_ps(S, _mm256_mul_ps(z, z));
         }
     }
@@ -335,7 +354,7 @@ static double dss_exact(const float *x, const float *h, float a, uint8_t b, floa
         }
         c[i] = code;
         const double w = h ? (double)h[i] : 1.0;
-        e += isinf(d) ? (double)INFINITY : w * d * d; /* as nvfp4i_eval_block */
+        e += nvfp4i_err_term(w, d);
     }
     return e;
 }
@@ -503,13 +522,8 @@ SOAR_TARGET static int dss_stage1_avx2(const norm8 *n, int weighted, const dss_l
 SOAR_TARGET static int dss_codes_near8(const nvfp4i_eval8_in *in, const float *a, const uint8_t *b, float alpha,
                                        int need, uint8_t *out)
 {
-    /* f(b) and nvfp4i_block_inv lane by lane */
-    const __m256i bi = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)b));
-    const __m256 f = nvfp4i_e4m3_val8(bi), al = _mm256_set1_ps(alpha), zero = _mm256_setzero_ps();
-    const __m256 inv = _mm256_andnot_ps(_mm256_or_ps(_mm256_cmp_ps(_mm256_loadu_ps(a), zero, _CMP_EQ_OQ),
-                                                     _mm256_cmp_ps(f, zero, _CMP_EQ_OQ)),
-                                        _mm256_min_ps(_mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_mul_ps(f, al)),
-                                                      _mm256_set1_ps(NVFP4I_FLT_MAX)));
+    const __m256 f = nvfp4i_e4m3_val8(bytes8(b)), zero = _mm256_setzero_ps();
+    const __m256 inv = nvfp4i_block_inv8(_mm256_loadu_ps(a), f, _mm256_set1_ps(alpha));
     const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u));
     const __m256 tab = _mm256_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f);
     const __m256 hup = _mm256_setr_ps(0.25f, 0.25f, 0.25f, 0.25f, 0.5f, 0.5f, 1.0f, INFINITY);
@@ -519,7 +533,7 @@ SOAR_TARGET static int dss_codes_near8(const nvfp4i_eval8_in *in, const float *a
     __m256 maybe = _mm256_setzero_ps();
     for (int i = 0; i < 16; i++) {
         const __m256 y = _mm256_mul_ps(_mm256_andnot_ps(sign, in->x[i]), inv);
-        const __m256i m = nvfp4i_e2m1_mag8(y);
+        const __m256i m = nvfp4i_e2m1_code8(y);
         const __m256i c = _mm256_or_si256(m, _mm256_srli_epi32(_mm256_castps_si256(_mm256_and_ps(sign, in->x[i])), 28));
         pb[i / 2] = i % 2 ? _mm256_or_si256(pb[i / 2], _mm256_slli_epi32(c, 4)) : c;
         if (need) {
@@ -565,8 +579,7 @@ SOAR_TARGET static void dss_exact8p(const float *const *xp, const float *const *
             nvfp4i_tr8(wt + half * 8);
         }
     }
-    const __m256i bi = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)b));
-    const __m256 al = _mm256_set1_ps(alpha), f = nvfp4i_e4m3_val8(bi);
+    const __m256 al = _mm256_set1_ps(alpha), f = nvfp4i_e4m3_val8(bytes8(b));
     const __m256 inv =
         _mm256_min_ps(_mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_mul_ps(f, al)), _mm256_set1_ps(NVFP4I_FLT_MAX));
     const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u));
@@ -578,7 +591,7 @@ SOAR_TARGET static void dss_exact8p(const float *const *xp, const float *const *
     __m256d e0 = _mm256_setzero_pd(), e1 = _mm256_setzero_pd();
     for (int i = 0; i < 16; i++) {
         const __m256 ax = _mm256_andnot_ps(sign, xt[i]);
-        const __m256i m = nvfp4i_e2m1_mag8(_mm256_mul_ps(ax, inv));
+        const __m256i m = nvfp4i_e2m1_code8(_mm256_mul_ps(ax, inv));
         const __m256 xh = _mm256_mul_ps(_mm256_mul_ps(_mm256_permutevar8x32_ps(tab, m), f), al);
         const __m256d a0 = _mm256_cvtps_pd(_mm256_castps256_ps128(ax));
         const __m256d a1 = _mm256_cvtps_pd(_mm256_extractf128_ps(ax, 1));
@@ -762,10 +775,8 @@ SOAR_TARGET static void dss_group_avx2(dss_queue *q, int64_t kg, float alpha, co
     _mm256_storeu_si256((__m256i *)(void *)bhi_v, vhi);
     dss_lane L[8];
     int live[8], kind[8], any = lm != 0;
-    if (!start) { /* nvfp4i_max_scale lane by lane */
-        const __m256i b0 = nvfp4i_e4m3_rne8(_mm256_mul_ps(n8.a, _mm256_set1_ps(pre)));
-        const __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(b0), _mm256_extractf128_si256(b0, 1));
-        _mm_storel_epi64((__m128i *)(void *)bytes, _mm_packus_epi16(w, w));
+    if (!start) {
+        put_bytes8(max_scale8(n8.a, pre), bytes);
     } else {
         memcpy(bytes, start, 8);
     }
@@ -1225,12 +1236,9 @@ SOAR_TARGET static void cjf_group_avx2(cj_arg *g, const float *x, int64_t r, int
     const __m256 av = n8.a;
     float a[8];
     _mm256_storeu_ps(a, av);
-    if (g->mode == PASS_INIT) { /* nvfp4i_max_scale lane by lane */
-        const __m256i b0 = nvfp4i_e4m3_rne8(_mm256_mul_ps(av, _mm256_set1_ps(pre)));
-        const __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(b0), _mm256_extractf128_si256(b0, 1));
-        _mm_storel_epi64((__m128i *)(void *)(g->cur + idx0), _mm_packus_epi16(w, w));
-    }
-    const __m256i b = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(g->cur + idx0)));
+    if (g->mode == PASS_INIT)
+        put_bytes8(max_scale8(av, pre), g->cur + idx0);
+    const __m256i b = bytes8(g->cur + idx0);
     if (exact) {
         uint8_t c[16];
         double t1, t2;
@@ -1269,10 +1277,8 @@ SOAR_TARGET static void cjf_group_avx2(cj_arg *g, const float *x, int64_t r, int
     __m256d v[4][2]; /* loss, bound, num, den for lanes 0-3 and 4-7 */
     cjf_account4(&n8, eb, best, s1, s2, alpha, 0, v, 0);
     cjf_account4(&n8, eb, best, s1, s2, alpha, 1, v, 1);
-    /* the next bytes, packed from the lanes (0..0x7E each) */
-    const __m128i b16 = _mm_packus_epi32(_mm256_castsi256_si128(best), _mm256_extractf128_si256(best, 1));
-    uint8_t nb[8];
-    _mm_storel_epi64((__m128i *)(void *)nb, _mm_packus_epi16(b16, b16));
+    uint8_t nb[8]; /* the next bytes, packed from the lanes (0..0x7E each) */
+    put_bytes8(best, nb);
     /* the fast lanes' values into the lane partials */
     const __m256i fmask = _mm256_castps_si256(fast);
     const __m256d m0 = _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(fmask)));
